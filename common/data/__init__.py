@@ -1,0 +1,7 @@
+"""Data: the `SceneData` contract, one loader per real format, and the procedural generator."""
+
+from common.data.errors import DataFormatError
+from common.data.registry import FORMATS, load_scene
+from common.data.scene import Normalization, SceneData
+
+__all__ = ["FORMATS", "DataFormatError", "Normalization", "SceneData", "load_scene"]
