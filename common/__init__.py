@@ -1,0 +1,1 @@
+"""Shared by every paper package: cameras, rendering, data, metrics, config, engine, results."""

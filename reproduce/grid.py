@@ -1,0 +1,112 @@
+"""Run a grid of independent training runs (scene x setting) and collect their results.
+
+Each run is a subprocess ``python -m <module> --config ... --run-dir DIR --resume key=value ...``, so a
+crash or an out-of-memory in one run cannot take the others down, memory is returned after every run,
+and an interrupted grid resumes: finished runs are skipped and
+unfinished ones resume from their last checkpoint.
+(A run is finished when its ``marker`` file exists, ``done.json`` by default.)
+
+Launchers: ``local`` (``jobs`` runs at a time on this machine) or ``ray`` (one Ray task per run, one
+GPU each where available, on an existing cluster (RAY_ADDRESS) or a local one; needs ``pip install
+-e .[ray]``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+
+
+@dataclass
+class RunSpec:
+    """One training run of the grid."""
+
+    name: str  # e.g. "scan1/multiplex"
+    run_dir: Path
+    module: str  # python module with a CLI, e.g. "s3im.train"
+    args: list[str] = field(default_factory=list)
+    threads: int | None = None  # torch threads for this run (OMP_NUM_THREADS)
+    marker: str = "done.json"  # file whose presence in run_dir means the run is complete
+
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", self.module, "--run-dir", str(self.run_dir), "--resume", *self.args]
+
+    def finished(self) -> bool:
+        return (self.run_dir / self.marker).is_file()
+
+
+def _run_one(spec: RunSpec, log_dir: Path) -> tuple[str, int, float]:
+    log_dir.mkdir(parents=True, exist_ok=True)
+    log = log_dir / (spec.name.replace("/", "__") + ".log")
+    env = dict(os.environ)
+    if spec.threads:
+        env["OMP_NUM_THREADS"] = str(spec.threads)
+        env["NF_TORCH_THREADS"] = str(spec.threads)
+    t0 = time.time()
+    with open(log, "a") as f:
+        f.write(f"$ {' '.join(spec.command())}\n")
+        f.flush()
+        rc = subprocess.call(spec.command(), stdout=f, stderr=subprocess.STDOUT, env=env)
+    return spec.name, rc, time.time() - t0
+
+
+def run_grid(specs: list[RunSpec], *, launcher: str = "local", jobs: int = 1, log_dir: Path) -> dict[str, int]:
+    """Run every unfinished spec; returns name -> exit code (0 for runs skipped as finished)."""
+    todo = [s for s in specs if not s.finished()]
+    status = {s.name: 0 for s in specs if s.finished()}
+    for name in status:
+        print(f"  [skip] {name}: finished earlier")
+    if not todo:
+        return status
+    if launcher == "ray":
+        return status | _run_ray(todo, log_dir)
+    if launcher != "local":
+        raise ValueError(f"LAUNCHER must be 'local' or 'ray', got {launcher!r}")
+    done = 0
+    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+        for name, rc, secs in pool.map(lambda s: _run_one(s, log_dir), todo):
+            done += 1
+            state = "ok" if rc == 0 else f"FAILED (exit {rc}, log in {log_dir})"
+            print(f"  [{done}/{len(todo)}] {name}: {state} in {secs / 60:.1f} min", flush=True)
+            status[name] = rc
+    return status
+
+
+def _run_ray(todo: list[RunSpec], log_dir: Path) -> dict[str, int]:
+    try:
+        import ray
+    except ImportError as exc:
+        raise SystemExit("LAUNCHER=ray needs Ray: .venv/bin/pip install -e '.[ray]'") from exc
+    ray.init(address=os.environ.get("RAY_ADDRESS"), ignore_reinit_error=True)
+    gpus = 1 if ray.cluster_resources().get("GPU", 0) >= 1 else 0
+    remote = ray.remote(num_gpus=gpus)(_run_one)
+    refs = [remote.remote(s, log_dir) for s in todo]
+    status = {}
+    for name, rc, secs in ray.get(refs):
+        print(f"  {name}: {'ok' if rc == 0 else f'FAILED (exit {rc})'} in {secs / 60:.1f} min", flush=True)
+        status[name] = rc
+    return status
+
+
+def read_json(path: Path) -> dict | None:
+    """The JSON at path, or None when it does not exist."""
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    """All records of a JSON-lines file (empty list when missing; a torn last line is ignored)."""
+    if not path.is_file():
+        return []
+    out = []
+    for line in path.read_text().splitlines():
+        try:
+            out.append(json.loads(line))
+        except json.JSONDecodeError:
+            continue
+    return out
