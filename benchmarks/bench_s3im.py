@@ -67,9 +67,11 @@ def bench_loss(n_rays: int, repeats: int, device: str) -> None:
     b = ours(pred, gt, s3im, torch.Generator().manual_seed(0))
     t_ours = timeit(run(ours), repeats, device)
     t_conv = timeit(run(conv_s3im), repeats, device)
-    print(f"(a) S3IM loss fwd+bwd, {n_rays} rays, M={s3im.repeat_time}: reshape {t_ours * 1e3:.2f} ms, "
-          f"conv2d {t_conv * 1e3:.2f} ms, ratio conv/reshape = {t_conv / t_ours:.2f}x "
-          f"(|difference| = {abs(a.item() - b.item()):.2e})")
+    print(
+        f"(a) S3IM loss fwd+bwd, {n_rays} rays, M={s3im.repeat_time}: reshape {t_ours * 1e3:.2f} ms, "
+        f"conv2d {t_conv * 1e3:.2f} ms, ratio conv/reshape = {t_conv / t_ours:.2f}x "
+        f"(|difference| = {abs(a.item() - b.item()):.2e})"
+    )
 
 
 def bench_dvgo_overhead(n_rays: int, repeats: int, device: str) -> None:
@@ -77,14 +79,19 @@ def bench_dvgo_overhead(n_rays: int, repeats: int, device: str) -> None:
 
     step_fn = make_dvgo_step(n_rays, device)
     results = {}
-    for label, s3im in (("standard", None), ("S3IM M=1", S3IM(repeat_time=1, patch_height=64 if n_rays >= 4096 else 32)),
-                        ("S3IM M=10", S3IM(repeat_time=10, patch_height=64 if n_rays >= 4096 else 32))):
+    for label, s3im in (
+        ("standard", None),
+        ("S3IM M=1", S3IM(repeat_time=1, patch_height=64 if n_rays >= 4096 else 32)),
+        ("S3IM M=10", S3IM(repeat_time=10, patch_height=64 if n_rays >= 4096 else 32)),
+    ):
         results[label] = timeit(lambda s=s3im: step_fn(s), repeats, device)
     base = results["standard"]
     print(f"(b) DVGO training step, {n_rays} rays ({device}): standard {base * 1e3:.1f} ms")
     for label in ("S3IM M=1", "S3IM M=10"):
-        print(f"    {label}: {results[label] * 1e3:.1f} ms, overhead = {100 * (results[label] / base - 1):+.1f}% "
-              f"(paper Table 8: about +1% for M=1, +8% for M=10)")
+        print(
+            f"    {label}: {results[label] * 1e3:.1f} ms, overhead = {100 * (results[label] / base - 1):+.1f}% "
+            f"(paper Table 8: about +1% for M=1, +8% for M=10)"
+        )
 
 
 def main() -> None:

@@ -89,8 +89,10 @@ def main(argv: list[str]) -> int:
 
     n_runs = len(scenes) * len(SETTINGS)
     print(f"S3IM Table 1 (DVGO, Replica): data = {data_source.upper()} ({dataset})")
-    print(f"  profile = {profile}, scenes = {' '.join(scenes)}, {n_runs} runs, device = {device}, "
-          f"launcher = {launcher} x{jobs}")
+    print(
+        f"  profile = {profile}, scenes = {' '.join(scenes)}, {n_runs} runs, device = {device}, "
+        f"launcher = {launcher} x{jobs}"
+    )
     if profile == "quick":
         print(f"  expected time on a 2-core CPU: about {QUICK_MINUTES_PER_RUN * n_runs / max(jobs, 1):.0f} min")
     elif profile == "paper":
@@ -103,13 +105,30 @@ def main(argv: list[str]) -> int:
     for scene in scenes:
         for setting, weight in SETTINGS.items():
             args = [
-                "--config", PRESET, "--profile", profile, "--device", device,
-                f"data.root={roots[scene]}", f"data.scene={scene}",
-                f"experiment.group={STEM}/{scene}", f"experiment.setting={setting}", f"s3im.weight={weight}",
-                "train.progress=false", *overrides,
+                "--config",
+                PRESET,
+                "--profile",
+                profile,
+                "--device",
+                device,
+                f"data.root={roots[scene]}",
+                f"data.scene={scene}",
+                f"experiment.group={STEM}/{scene}",
+                f"experiment.setting={setting}",
+                f"s3im.weight={weight}",
+                "train.progress=false",
+                *overrides,
             ]
-            specs.append(RunSpec(f"{scene}/{setting}", runs_dir / scene / setting, "s3im.train", args, threads,
-                                 marker="test_metrics.json"))
+            specs.append(
+                RunSpec(
+                    f"{scene}/{setting}",
+                    runs_dir / scene / setting,
+                    "s3im.train",
+                    args,
+                    threads,
+                    marker="test_metrics.json",
+                )
+            )
     t0 = time.time()
     status = run_grid(specs, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs")
     print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
@@ -138,8 +157,11 @@ def write_results(scenes, runs_dir: Path, results_dir: Path, data_source, datase
                 value = None if report is None else report["mean"].get(m)
                 ours[setting][m][col] = value
                 if value is None:
-                    reason = (f"run {scene}/{setting} failed" if f"{scene}/{setting}" in failed
-                              else (report or {}).get("missing", {}).get(m, "run did not finish"))
+                    reason = (
+                        f"run {scene}/{setting} failed"
+                        if f"{scene}/{setting}" in failed
+                        else (report or {}).get("missing", {}).get(m, "run did not finish")
+                    )
                     missing[(setting, m, col)] = reason
             if report is not None and lpips_info is None:
                 lpips_info = report["conventions"]["lpips"]
@@ -159,7 +181,8 @@ def write_results(scenes, runs_dir: Path, results_dir: Path, data_source, datase
     for m in METRICS:
         s, x = ours["standard"][m]["mean"], ours["multiplex"][m]["mean"]
         wins = sum(
-            1 for sc in scenes
+            1
+            for sc in scenes
             if None not in (ours["standard"][m][column(sc)], ours["multiplex"][m][column(sc)])
             and (ours["multiplex"][m][column(sc)] > ours["standard"][m][column(sc)]) == HIGHER_IS_BETTER[m]
         )
@@ -174,19 +197,36 @@ def write_results(scenes, runs_dir: Path, results_dir: Path, data_source, datase
     if len(scenes) < len(SCENES):
         notes.append(f"Only {len(scenes)} of 8 scenes were run; our mean is over those, the paper's over all 8.")
     prov = Provenance.collect(data_source, dataset, profile, extra={"runs_dir": str(runs_dir)})
-    md, js = write_table(results_dir / STEM, paper="s3im", table_id="table1", ours=ours, missing=missing,
-                         claims=claims, provenance=prov, notes=notes)
+    md, js = write_table(
+        results_dir / STEM,
+        paper="s3im",
+        table_id="table1",
+        ours=ours,
+        missing=missing,
+        claims=claims,
+        provenance=prov,
+        notes=notes,
+    )
     print(f"Wrote {md} and {js}")
     panels = {s: c for s, c in curves.items() if c}
     if panels:
         suffix = " (SYNTHETIC scenes)" if data_source == "synthetic" else ""
-        path = plot_curves(results_dir / f"{STEM}_curves.png", panels, ylabel="test PSNR (dB)",
-                           title=f"DVGO, standard vs multiplex training{suffix}")
+        path = plot_curves(
+            results_dir / f"{STEM}_curves.png",
+            panels,
+            ylabel="test PSNR (dB)",
+            title=f"DVGO, standard vs multiplex training{suffix}",
+        )
         print(f"Wrote {path}")
     rows = [r for r in renders if r is not None]
     if rows:
-        path = image_grid(results_dir / f"{STEM}_renders.png", [r[1] for r in rows], [r[0] for r in rows],
-                          ["ground truth", "standard", "multiplex"], title="first test view of each scene")
+        path = image_grid(
+            results_dir / f"{STEM}_renders.png",
+            [r[1] for r in rows],
+            [r[0] for r in rows],
+            ["ground truth", "standard", "multiplex"],
+            title="first test view of each scene",
+        )
         print(f"Wrote {path}")
 
 

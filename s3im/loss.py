@@ -82,7 +82,12 @@ def _window_means(x: Tensor, window: Tensor, stride: int) -> Tensor:
 
 
 def ssim_map(
-    x: Tensor, y: Tensor, kernel_size: int = 4, stride: int = 4, sigma: float = 1.5, c1: float = 0.01**2,
+    x: Tensor,
+    y: Tensor,
+    kernel_size: int = 4,
+    stride: int = 4,
+    sigma: float = 1.5,
+    c1: float = 0.01**2,
     c2: float = 0.03**2,
 ) -> Tensor:
     """SSIM map [B, C, H', W'] of images x, y [B, C, H, W] with the S3IM window and stride (see module doc).

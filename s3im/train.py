@@ -27,7 +27,7 @@ import torch
 from common.config import Config, load_config, parse_cli
 from common.data import SceneData, load_scene
 from common.data.io import write_png
-from common.engine import RunDir, Trainer, Tracker
+from common.engine import RunDir, Tracker, Trainer
 from common.metrics import evaluate_images, psnr
 from common.rays import RaySampler, image_rays, rays_from_scene
 from s3im.loss import S3IM

@@ -58,11 +58,10 @@ def read_alpha(path: str | Path) -> np.ndarray:
 def read_mask(path: str | Path, threshold: float = 0.5) -> np.ndarray:
     """Binary mask [H, W] bool from a grey/RGB(A) PNG (any channel > threshold of full scale)."""
     img = _read(path)
-    full = 65535.0 if img.dtype == np.uint16 else 255.0
-    img = img.astype(np.float32) / full
     if img.ndim == 3:
-        img = img[..., :3].max(axis=-1)
-    return img > threshold
+        img = np.maximum(np.maximum(img[..., 0], img[..., 1]), img[..., 2]) if img.shape[-1] >= 3 else img[..., 0]
+    full = 65535.0 if img.dtype == np.uint16 else 255.0
+    return img > threshold * full
 
 
 def read_uint(path: str | Path) -> np.ndarray:
