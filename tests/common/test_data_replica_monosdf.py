@@ -5,7 +5,7 @@ import os
 
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w, random_images, shared_sample, write_images
+from data_fixtures import assert_names, random_c2w, random_images, shared_sample, write_images
 
 from common.data import DataFormatError, load_scene
 from common.data.replica_monosdf import crop_resize_intrinsics, decompose_projection, load

@@ -5,7 +5,7 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w
+from data_fixtures import assert_names, random_c2w
 
 from common.data import DataFormatError, load_scene
 from common.data.io import write_png

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w, random_images, write_images
+from data_fixtures import assert_names, random_c2w, random_images, write_images
 
 from common.data import DataFormatError, load_scene
 from common.data.io import write_png

@@ -6,7 +6,7 @@ import pickle
 import imageio.v3 as iio
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w, shared_sample
+from data_fixtures import assert_names, random_c2w, shared_sample
 
 from common.data import DataFormatError, load_scene
 from common.data.io import write_png

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w, random_images, write_images
+from data_fixtures import assert_names, random_c2w, random_images, write_images
 
 from common.data import DataFormatError, load_scene
 from common.data.tnt_nerfpp import load

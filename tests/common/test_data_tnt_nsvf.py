@@ -4,7 +4,7 @@ import os
 
 import numpy as np
 import pytest
-from data_fixtures_h5a import assert_names, random_c2w, shared_sample
+from data_fixtures import assert_names, random_c2w, shared_sample
 
 from common.data import DataFormatError, load_scene
 from common.data.io import write_png
