@@ -41,6 +41,7 @@ def _register_builtin() -> None:
         write_replica_semantic_nerf,
     )
     from common.data.synthetic.write_scannet import write_scannet
+    from common.data.synthetic.object_kinds import register_object_kinds
     from common.data.synthetic.write_tnt import write_tnt_nsvf
 
     register(
@@ -64,6 +65,7 @@ def _register_builtin() -> None:
     )
     register("scannet", Kind(write_scannet, "scannet", 4, 162, 100, "ScanNet-like rooms, raw export layout"))
     register("tnt_nsvf", Kind(write_tnt_nsvf, "tnt_nsvf", 5, 160, 100, "object-centric scenes, NSVF T&T layout"))
+    register_object_kinds()
 
 
 _register_builtin()

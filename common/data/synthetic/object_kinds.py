@@ -1,0 +1,28 @@
+"""Registers the object-centric synthetic kinds: CO3D-like sequences, D-NeRF-like animations, the shape family."""
+
+from __future__ import annotations
+
+
+def register_object_kinds() -> None:
+    """Add ``co3dv2``, ``dnerf`` and ``shapes`` to `common.data.synthetic.KINDS`."""
+    from common.data.synthetic import Kind, register
+    from common.data.synthetic.shapes import write_shapes
+    from common.data.synthetic.write_co3d import write_co3d
+    from common.data.synthetic.write_dnerf import write_dnerf
+
+    register(
+        "co3dv2",
+        Kind(write_co3d, "co3dv2", 10, 128, 40, "CO3D-like object sequences (3 per category), CO3Dv2 layout"),
+    )
+    register("dnerf", Kind(write_dnerf, "dnerf", 4, 128, 50, "D-NeRF-like animated objects, D-NeRF Blender layout"))
+    register(
+        "shapes",
+        Kind(
+            write_shapes,
+            "blender",
+            8,
+            64,
+            24,
+            "deformable shape family with per-vertex correspondences (correspondence.npz), Blender layout",
+        ),
+    )
