@@ -15,7 +15,8 @@ A preset is a YAML mapping. Two top-level keys are special:
 The merged preset (bases + preset, without ``profiles``) is the schema: every key set by a
 later layer must already exist there, and its value must have the default's type (an int is
 accepted, and converted, where the default is a float; a ``null`` default accepts anything;
-a dict default accepts only a dict, merged key by key). The resolved profile name is stored
+``null`` is accepted for any key whose default is not a mapping; a dict default accepts only a
+dict, merged key by key). The resolved profile name is stored
 under the top-level key ``profile``.
 
 YAML is read with a SafeLoader that also reads ``1e-3`` as a float (plain YAML 1.1 needs a dot).
@@ -216,8 +217,12 @@ def _type_name(value: Any) -> str:
 
 
 def _check_value(default: Any, value: Any, key: str, source: str) -> Any:
-    """Return ``value`` (int -> float where the default is a float) or raise on a type mismatch."""
-    if default is None:
+    """Return ``value`` (int -> float where the default is a float) or raise on a type mismatch.
+
+    ``null`` is accepted for every key whose default is not a mapping (it switches an optional
+    setting off, e.g. ``train.eval_every: null``).
+    """
+    if default is None or (value is None and not isinstance(default, dict)):
         return value
     if isinstance(default, bool) or isinstance(value, bool):
         ok = isinstance(default, bool) and isinstance(value, bool)

@@ -47,6 +47,12 @@ class RaySet:
         vals = {f.name: getattr(self, f.name) for f in fields(self)}
         return RaySet(**{k: None if v is None else v.to(device) for k, v in vals.items()})
 
+    def subset(self, idx: torch.Tensor) -> RaySet:
+        """A RaySet of rays ``idx`` [B] only (e.g. the rays that reach occupied space)."""
+        idx = idx.to(self.device)
+        vals = {f.name: getattr(self, f.name) for f in fields(self)}
+        return RaySet(**{k: None if v is None else v[idx] for k, v in vals.items()})
+
     def select(self, idx: torch.Tensor) -> dict[str, torch.Tensor]:
         """Batch dict of rays ``idx`` [B]: rays_o, rays_d, viewdirs, rgb, image_index, pixel (+ depth, mask)."""
         idx = idx.to(self.device)

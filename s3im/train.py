@@ -28,12 +28,15 @@ from common.config import Config, load_config, parse_cli
 from common.data import SceneData, load_scene
 from common.data.io import write_png
 from common.engine import RunDir, Tracker, Trainer
+from common.engine.trainer import seed_everything
 from common.metrics import evaluate_images, psnr
 from common.rays import RaySampler, image_rays, rays_from_scene
 from s3im.loss import S3IM
 from s3im.models.dvgo import build_fine_from_coarse, build_model
+from s3im.models.dvgo.build import resolve_stage_config
 
-SYNTHETIC_KIND = {"replica_monosdf": "replica_monosdf", "tnt_nsvf": "tnt_nsvf", "blender": "dnerf"}
+# format -> synthetic kind written in that format (the embedded default when data.root is unset)
+SYNTHETIC_KIND = {"replica_monosdf": "replica_monosdf", "tnt_nsvf": "tnt_nsvf", "blender": "shapes"}
 
 
 def resolve_device(name: str) -> torch.device:
@@ -49,10 +52,12 @@ def resolve_device(name: str) -> torch.device:
 
 def load_data(cfg: Config) -> tuple[SceneData, str]:
     """The scene of ``cfg.data`` and its data source ('real' or 'synthetic')."""
+    from common.data.synthetic import ensure_dataset, is_synthetic
+
     data = cfg.data
     if data.root:
-        return load_scene(data.format, data.root, downscale=data.downscale), "real"
-    from common.data.synthetic import ensure_dataset
+        source = "synthetic" if is_synthetic(data.root) else "real"
+        return load_scene(data.format, data.root, downscale=data.downscale), source
 
     if data.format not in SYNTHETIC_KIND:
         raise SystemExit(f"s3im.train: no synthetic default for format '{data.format}'; set data.root")
@@ -155,12 +160,20 @@ def main(argv: list[str] | None = None) -> int:
     rays = rays_from_scene(scene, "train", device)
     tracker_args = {"project": "s3im", "group": exp.group, "name": exp.setting}
     model_cfg = cfg.model.to_dict()
+    seed_everything(exp.seed)  # model initialisation is part of the run: same seed, same initial model
     model = build_model(model_cfg, rays.origins, rays.directions, scene.near, scene.far, device)
     coarse_iters = int(model_cfg.get("coarse_iters", 0) or 0)
     if model_cfg.get("kind") != "contracted" and coarse_iters > 0:
         args_c = {**tracker_args, "name": f"{exp.setting}-coarse"}
         _, _, _ = train_stage(model, cfg, run_path / "coarse", scene, rays, device, args_c, args.resume, coarse_iters)
         model = build_fine_from_coarse(model, model_cfg, device)
+        if resolve_stage_config(model_cfg, "fine")["ray_sampler"] == "in_maskcache":
+            keep = model.hit_mask_cache(rays.origins, rays.directions).nonzero().squeeze(1)
+            if len(keep) == 0:
+                print("fine stage: no training ray reaches the coarse geometry; training on all rays")
+            else:
+                print(f"fine stage: training on the {len(keep)} of {len(rays)} rays that reach coarse geometry")
+                rays = rays.subset(keep)
     trainer, run, summary = train_stage(
         model, cfg, run_path, scene, rays, device, tracker_args, args.resume, cfg.train.iters
     )

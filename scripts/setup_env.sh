@@ -32,8 +32,8 @@ if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$key" ]; then
   exit 0
 fi
 
-echo "setup_env: creating $VENV (first run only; about 1-2 minutes with a warm pip cache)" >&2
 if [ ! -x "$VENV/bin/python" ]; then
+  echo "setup_env: creating $VENV (first run only; about 1-2 minutes)" >&2
   if [ -n "$have_torch" ]; then
     echo "setup_env: keeping the torch $have_torch of $PY (venv with --system-site-packages)" >&2
     "$PY" -m venv --system-site-packages "$VENV"
@@ -42,14 +42,19 @@ if [ ! -x "$VENV/bin/python" ]; then
   fi
 fi
 VPY="$VENV/bin/python"
-"$VPY" -m pip install -q --upgrade pip >/dev/null
+log="$VENV/setup.log"
+: >"$log"
+pip_install() {  # quiet pip; its full output goes to $log and is shown when it fails
+  "$VPY" -m pip install "$@" >>"$log" 2>&1 || { cat "$log" >&2; echo "setup_env: pip install failed (log: $log)" >&2; exit 1; }
+}
+pip_install -q --upgrade pip
 
 if ! "$VPY" -c 'import torch' 2>/dev/null; then
   echo "setup_env: installing $TORCH_SPEC" >&2
   if [ -n "${NF_TORCH_INDEX_URL:-}" ]; then
-    "$VPY" -m pip install -q "$TORCH_SPEC" --index-url "$NF_TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple
+    pip_install -q "$TORCH_SPEC" --index-url "$NF_TORCH_INDEX_URL" --extra-index-url https://pypi.org/simple
   else
-    "$VPY" -m pip install -q "$TORCH_SPEC"
+    pip_install -q "$TORCH_SPEC"
   fi
 fi
 torch_now=$("$VPY" -c 'import torch; print(torch.__version__)')
@@ -57,6 +62,6 @@ tmpc=$(mktemp)
 trap 'rm -f "$tmpc"' EXIT
 { cat requirements/constraints.txt; echo "torch==${torch_now%%+*}"; } >"$tmpc"
 echo "setup_env: installing the project (torch $torch_now kept)" >&2
-"$VPY" -m pip install -q -c "$tmpc" -e ".[$EXTRAS]"
+pip_install -q -c "$tmpc" -e ".[$EXTRAS]"
 echo "$key" >"$stamp"
 echo "setup_env: ready ($VENV)" >&2

@@ -219,3 +219,11 @@ def test_parse_cli():
         parse_cli(["--profile", "fast"])
     with pytest.raises(ConfigError, match="--config needs a value"):
         parse_cli(["--config"])
+
+
+def test_null_switches_an_optional_scalar_off_but_not_a_mapping(tmp_path):
+    preset = tmp_path / "p.yaml"
+    preset.write_text("train: {eval_every: 5000, opts: {a: 1}}\n")
+    assert load_config(preset, "quick", overrides=["train.eval_every=null"]).train.eval_every is None
+    with pytest.raises(ConfigError, match="train.opts"):
+        load_config(preset, "quick", overrides=["train.opts=null"])

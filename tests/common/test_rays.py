@@ -144,3 +144,20 @@ def test_bad_arguments():
         RaySampler(rs, 4, "sequential")
     with pytest.raises(ValueError, match="batch_size"):
         RaySampler(rs, 0)
+
+
+def test_subset_keeps_the_selected_rays():
+    from common.rays import RaySet
+
+    n = 6
+    rs = RaySet(
+        origins=torch.arange(n * 3, dtype=torch.float32).reshape(n, 3),
+        directions=torch.ones(n, 3),
+        viewdirs=torch.ones(n, 3),
+        rgb=torch.rand(n, 3),
+        image_index=torch.arange(n),
+        pixel=torch.zeros(n, 2, dtype=torch.int64),
+    )
+    sub = rs.subset(torch.tensor([4, 1]))
+    assert len(sub) == 2 and sub.depth is None
+    assert torch.equal(sub.origins, rs.origins[[4, 1]]) and torch.equal(sub.image_index, torch.tensor([4, 1]))

@@ -75,3 +75,13 @@ def test_cli_writes_a_loadable_layout(tmp_path, capsys):
     assert scene.num_views == 3 and scene.width == 40
     with pytest.raises(SystemExit):
         main(["not_a_kind", "--out", str(tmp_path)])
+
+
+def test_is_synthetic_recognises_generated_scenes(tmp_path):
+    from common.data.synthetic import is_synthetic
+
+    scene = tmp_path / "set" / "scan1"
+    scene.mkdir(parents=True)
+    assert not is_synthetic(scene) and not is_synthetic(scene.parent)
+    (scene / "synthetic_scene.json").write_text("{}")
+    assert is_synthetic(scene) and is_synthetic(scene.parent)

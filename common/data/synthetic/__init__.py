@@ -35,13 +35,13 @@ def register(name: str, kind: Kind) -> None:
 
 
 def _register_builtin() -> None:
+    from common.data.synthetic.object_kinds import register_object_kinds
     from common.data.synthetic.write_replica import (
         write_replica_monosdf,
         write_replica_nice_slam,
         write_replica_semantic_nerf,
     )
     from common.data.synthetic.write_scannet import write_scannet
-    from common.data.synthetic.object_kinds import register_object_kinds
     from common.data.synthetic.write_tnt import write_tnt_nsvf
 
     register(
@@ -70,6 +70,6 @@ def _register_builtin() -> None:
 
 _register_builtin()
 
-from common.data.synthetic.cache import ensure_dataset  # noqa: E402
+from common.data.synthetic.cache import ensure_dataset, is_synthetic  # noqa: E402
 
-__all__ = ["GENERATOR_VERSION", "KINDS", "Kind", "ensure_dataset", "register"]
+__all__ = ["GENERATOR_VERSION", "KINDS", "Kind", "ensure_dataset", "is_synthetic", "register"]

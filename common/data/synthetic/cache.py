@@ -81,3 +81,13 @@ def ensure_dataset(
             shutil.rmtree(tmp, ignore_errors=True)
             raise
     return target
+
+
+def is_synthetic(scene_root: str | Path) -> bool:
+    """True when ``scene_root`` (a scene directory or a data set root) was written by this generator.
+
+    Every generated scene directory holds ``synthetic_scene.json``; a data set root holds scene
+    directories that do. Used to label results as synthetic even when a path is given explicitly.
+    """
+    root = Path(scene_root)
+    return (root / "synthetic_scene.json").is_file() or any(root.glob("*/synthetic_scene.json"))

@@ -1,0 +1,117 @@
+"""Dense voxel grids of DVGO: trilinear feature grids and the boolean occupancy (mask) grid.
+
+Coordinates: a grid of world size (X, Y, Z) spans the box [xyz_min, xyz_max] with its nodes ON the
+box corners (``align_corners=True``): node (i, j, k) sits at ``xyz_min + (i, j, k) / (X-1, Y-1, Z-1) *
+(xyz_max - xyz_min)``. ``F.grid_sample`` takes (x, y, z) normalised to [-1, 1] in (W, H, D) = (Z, Y, X)
+order, hence the flip of the last axis.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def grid_resolution(xyz_min: Tensor, xyz_max: Tensor, num_voxels: int) -> tuple[float, tuple[int, int, int]]:
+    """Voxel size and world size for a voxel budget.
+
+    voxel_size = (prod(xyz_max - xyz_min) / num_voxels)^(1/3); world_size = floor(extent / voxel_size),
+    computed in float32 as the official code does (float64 would floor 320^3 in a cube to 319^3).
+    Returns (voxel_size, (X, Y, Z)).
+    """
+    extent = (xyz_max - xyz_min).float().cpu()
+    voxel_size = (extent.prod() / num_voxels).pow(1 / 3)
+    world_size = (extent / voxel_size).long()
+    return float(voxel_size), tuple(int(v) for v in world_size.tolist())
+
+
+def grid_points(xyz_min: Tensor, xyz_max: Tensor, world_size) -> Tensor:
+    """[X, Y, Z, 3] world coordinates of the nodes of a grid of ``world_size`` spanning the box."""
+    axes = [
+        torch.linspace(float(lo), float(hi), int(n), device=xyz_min.device)
+        for lo, hi, n in zip(xyz_min, xyz_max, world_size)
+    ]
+    return torch.stack(torch.meshgrid(*axes, indexing="ij"), -1)
+
+
+def normalize_to_grid(xyz: Tensor, xyz_min: Tensor, xyz_max: Tensor) -> Tensor:
+    """[..., 3] world xyz -> [..., 3] grid_sample coordinates in [-1, 1], flipped to (z, y, x) order."""
+    return ((xyz - xyz_min) / (xyz_max - xyz_min)).flip(-1) * 2 - 1
+
+
+class DenseGrid(nn.Module):
+    """A learnable [1, C, X, Y, Z] grid (zeros at init) queried by trilinear interpolation.
+
+    ``forward(xyz [..., 3]) -> [..., C]`` (``[...]`` when C == 1). Points outside the box read zeros
+    (grid_sample's zero padding). Loading a state dict whose grid has another shape (a checkpoint
+    written after progressive scaling) resizes the parameter first.
+    """
+
+    def __init__(self, channels: int, world_size, xyz_min: Tensor, xyz_max: Tensor):
+        super().__init__()
+        self.channels = int(channels)
+        self.register_buffer("xyz_min", torch.as_tensor(xyz_min, dtype=torch.float32).clone())
+        self.register_buffer("xyz_max", torch.as_tensor(xyz_max, dtype=torch.float32).clone())
+        self.grid = nn.Parameter(torch.zeros([1, self.channels, *[int(v) for v in world_size]]))
+
+    @property
+    def world_size(self) -> tuple[int, int, int]:
+        return tuple(self.grid.shape[2:])
+
+    def forward(self, xyz: Tensor) -> Tensor:
+        shape = xyz.shape[:-1]
+        ind = normalize_to_grid(xyz.reshape(1, 1, 1, -1, 3), self.xyz_min, self.xyz_max)
+        out = F.grid_sample(self.grid, ind.to(self.grid.dtype), mode="bilinear", align_corners=True)
+        out = out.reshape(self.channels, -1).T.reshape(*shape, self.channels)
+        return out.squeeze(-1) if self.channels == 1 else out
+
+    @torch.no_grad()
+    def scale_volume_grid(self, new_world_size) -> None:
+        """Trilinear upsampling (align_corners=True) to ``new_world_size``: values at the box corners and
+        at nodes shared by both grids are kept; the parameter is replaced (optimizer must be rebuilt)."""
+        size = tuple(int(v) for v in new_world_size)
+        self.grid = nn.Parameter(F.interpolate(self.grid.data, size=size, mode="trilinear", align_corners=True))
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + "grid")
+        if saved is not None and saved.shape != self.grid.shape:
+            self.grid = nn.Parameter(torch.zeros(saved.shape, dtype=self.grid.dtype, device=self.grid.device))
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"channels={self.channels}, world_size={list(self.world_size)}"
+
+
+class MaskGrid(nn.Module):
+    """Boolean occupancy grid [X, Y, Z]: False marks known free space, skipped by ray marching.
+
+    Lookup is nearest-node: ijk = round((xyz - xyz_min) * (shape - 1) / (xyz_max - xyz_min)); points
+    outside the grid are False (the official ``maskcache_lookup``).
+    """
+
+    def __init__(self, mask: Tensor, xyz_min: Tensor, xyz_max: Tensor):
+        super().__init__()
+        self.register_buffer("mask", mask.bool().clone())
+        self.register_buffer("xyz_min", torch.as_tensor(xyz_min, dtype=torch.float32).clone())
+        self.register_buffer("xyz_max", torch.as_tensor(xyz_max, dtype=torch.float32).clone())
+
+    @torch.no_grad()
+    def forward(self, xyz: Tensor) -> Tensor:
+        shape = xyz.shape[:-1]
+        size = torch.tensor(self.mask.shape, device=xyz.device)
+        scale = (size - 1) / (self.xyz_max - self.xyz_min)
+        ijk = torch.round((xyz.reshape(-1, 3) - self.xyz_min) * scale).long()
+        inside = ((ijk >= 0) & (ijk < size)).all(-1)
+        ijk = torch.minimum(ijk.clamp(min=0), size - 1)
+        out = self.mask[ijk[:, 0], ijk[:, 1], ijk[:, 2]] & inside
+        return out.reshape(shape)
+
+    def _load_from_state_dict(self, state_dict, prefix, *args, **kwargs):
+        saved = state_dict.get(prefix + "mask")
+        if saved is not None and saved.shape != self.mask.shape:
+            self.mask = torch.zeros(saved.shape, dtype=torch.bool, device=self.mask.device)
+        super()._load_from_state_dict(state_dict, prefix, *args, **kwargs)
+
+    def extra_repr(self) -> str:
+        return f"shape={list(self.mask.shape)}, occupied={self.mask.float().mean().item():.4f}"
