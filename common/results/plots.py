@@ -68,7 +68,7 @@ def plot_curves(
     for ax in axes.flat[len(panels) :]:
         ax.axis("off")
     handles = [plt.Line2D([], [], color=colours[s], label=s) for s in names]
-    fig.legend(handles=handles, loc="outside upper right")
+    axes.flat[0].legend(handles=handles, loc="best", fontsize="small")
     fig.suptitle(title)
     return _save(fig, path_png, dpi)
 
