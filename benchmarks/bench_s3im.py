@@ -5,7 +5,7 @@
 (b) the training-step overhead of S3IM on DVGO: a DVGO training step with S3IM (M = 10 and M = 1)
     against the same step without it. Paper Table 8 anchor: about +1% (M=1) to +8% (M=10) on an A100.
 
-    .venv/bin/python benchmarks/bench_s3im.py [--rays 4096] [--repeats 20] [--device cpu]
+    .venv/bin/python -m benchmarks.bench_s3im [--rays 4096] [--repeats 20] [--device cpu]
 """
 
 from __future__ import annotations
@@ -34,20 +34,21 @@ def conv_s3im(pred: torch.Tensor, target: torch.Tensor, s3im: S3IM, generator: t
     return 1.0 - ssim.mean()
 
 
-def timeit(fn, repeats: int, device: str) -> float:
-    """Median seconds of fn() over ``repeats`` runs after 3 warm-ups."""
-    for _ in range(3):
-        fn()
-    times = []
-    for _ in range(repeats):
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        t0 = time.perf_counter()
-        fn()
-        if device.startswith("cuda"):
-            torch.cuda.synchronize()
-        times.append(time.perf_counter() - t0)
-    return statistics.median(times)
+def compare(fns: dict, repeats: int, device: str) -> dict[str, float]:
+    """Median seconds of each fn, measured INTERLEAVED (one call of each per round) after 3 warm-up rounds,
+    so that machine noise and frequency changes hit every candidate alike."""
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for r in range(repeats + 3):
+        for name, fn in fns.items():
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            t0 = time.perf_counter()
+            fn()
+            if device.startswith("cuda"):
+                torch.cuda.synchronize()
+            if r >= 3:
+                times[name].append(time.perf_counter() - t0)
+    return {name: statistics.median(t) for name, t in times.items()}
 
 
 def bench_loss(n_rays: int, repeats: int, device: str) -> None:
@@ -65,8 +66,8 @@ def bench_loss(n_rays: int, repeats: int, device: str) -> None:
     ours = lambda p, g, s, gen: s(p, g, gen)  # noqa: E731
     a = conv_s3im(pred, gt, s3im, torch.Generator().manual_seed(0))
     b = ours(pred, gt, s3im, torch.Generator().manual_seed(0))
-    t_ours = timeit(run(ours), repeats, device)
-    t_conv = timeit(run(conv_s3im), repeats, device)
+    t = compare({"reshape": run(ours), "conv": run(conv_s3im)}, repeats, device)
+    t_ours, t_conv = t["reshape"], t["conv"]
     print(
         f"(a) S3IM loss fwd+bwd, {n_rays} rays, M={s3im.repeat_time}: reshape {t_ours * 1e3:.2f} ms, "
         f"conv2d {t_conv * 1e3:.2f} ms, ratio conv/reshape = {t_conv / t_ours:.2f}x "
@@ -78,13 +79,13 @@ def bench_dvgo_overhead(n_rays: int, repeats: int, device: str) -> None:
     from benchmarks.dvgo_step import make_dvgo_step  # local helper: a DVGO model on a synthetic ray set
 
     step_fn = make_dvgo_step(n_rays, device)
-    results = {}
-    for label, s3im in (
-        ("standard", None),
-        ("S3IM M=1", S3IM(repeat_time=1, patch_height=64 if n_rays >= 4096 else 32)),
-        ("S3IM M=10", S3IM(repeat_time=10, patch_height=64 if n_rays >= 4096 else 32)),
-    ):
-        results[label] = timeit(lambda s=s3im: step_fn(s), repeats, device)
+    height = 64 if n_rays >= 4096 else 32
+    variants = {
+        "standard": None,
+        "S3IM M=1": S3IM(repeat_time=1, patch_height=height),
+        "S3IM M=10": S3IM(repeat_time=10, patch_height=height),
+    }
+    results = compare({k: (lambda s=v: step_fn(s)) for k, v in variants.items()}, repeats, device)
     base = results["standard"]
     print(f"(b) DVGO training step, {n_rays} rays ({device}): standard {base * 1e3:.1f} ms")
     for label in ("S3IM M=1", "S3IM M=10"):
