@@ -17,8 +17,9 @@ import json
 import os
 import subprocess
 import sys
+import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -33,6 +34,7 @@ class RunSpec:
     args: list[str] = field(default_factory=list)
     threads: int | None = None  # torch threads for this run (OMP_NUM_THREADS)
     marker: str = "done.json"  # file whose presence in run_dir means the run is complete
+    total_steps: int | None = None  # training iterations, for the progress display
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, "--run-dir", str(self.run_dir), "--resume", *self.args]
@@ -56,8 +58,14 @@ def _run_one(spec: RunSpec, log_dir: Path) -> tuple[str, int, float]:
     return spec.name, rc, time.time() - t0
 
 
-def run_grid(specs: list[RunSpec], *, launcher: str = "local", jobs: int = 1, log_dir: Path) -> dict[str, int]:
-    """Run every unfinished spec; returns name -> exit code (0 for runs skipped as finished)."""
+def run_grid(
+    specs: list[RunSpec], *, launcher: str = "local", jobs: int = 1, log_dir: Path, progress_every: float = 30.0
+) -> dict[str, int]:
+    """Run every unfinished spec; returns name -> exit code (0 for runs skipped as finished).
+
+    The local launcher prints a line per finished run and, every ``progress_every`` seconds, the
+    steps reached by the running ones and an ETA.
+    """
     todo = [s for s in specs if not s.finished()]
     status = {s.name: 0 for s in specs if s.finished()}
     for name in status:
@@ -68,14 +76,60 @@ def run_grid(specs: list[RunSpec], *, launcher: str = "local", jobs: int = 1, lo
         return status | _run_ray(todo, log_dir)
     if launcher != "local":
         raise ValueError(f"LAUNCHER must be 'local' or 'ray', got {launcher!r}")
-    done = 0
-    with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-        for name, rc, secs in pool.map(lambda s: _run_one(s, log_dir), todo):
-            done += 1
-            state = "ok" if rc == 0 else f"FAILED (exit {rc}, log in {log_dir})"
-            print(f"  [{done}/{len(todo)}] {name}: {state} in {secs / 60:.1f} min", flush=True)
-            status[name] = rc
+    started = time.time()
+    running: set[str] = set()
+    finished: list[float] = []
+    stop = threading.Event()
+    monitor = threading.Thread(
+        target=_monitor, args=(todo, running, finished, jobs, started, stop, progress_every), daemon=True
+    )
+    monitor.start()
+
+    def run(spec: RunSpec) -> tuple[str, int, float]:
+        running.add(spec.name)
+        try:
+            return _run_one(spec, log_dir)
+        finally:
+            running.discard(spec.name)
+
+    try:
+        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
+            for future in as_completed([pool.submit(run, s) for s in todo]):
+                name, rc, secs = future.result()
+                finished.append(secs)
+                state = "ok" if rc == 0 else f"FAILED (exit {rc}, log in {log_dir})"
+                print(f"  [{len(finished)}/{len(todo)}] {name}: {state} in {secs / 60:.1f} min", flush=True)
+                status[name] = rc
+    finally:
+        stop.set()
     return status
+
+
+def last_logged_step(run_dir: Path) -> int | None:
+    """Step of the last record in ``run_dir/metrics.jsonl`` (None before the first one)."""
+    records = read_jsonl(run_dir / "metrics.jsonl")
+    return records[-1]["step"] if records else None
+
+
+def _monitor(todo, running, finished, jobs, started, stop, every) -> None:
+    """Print one progress line every ``every`` seconds: runs done, steps of the running ones, ETA."""
+    by_name = {s.name: s for s in todo}
+    while not stop.wait(every):
+        parts = []
+        for name in sorted(running):
+            spec = by_name[name]
+            step = last_logged_step(spec.run_dir)
+            parts.append(f"{name} {step or 0}/{spec.total_steps or '?'}")
+        elapsed = (time.time() - started) / 60
+        eta = ""
+        if finished:
+            left = (len(todo) - len(finished)) * (sum(finished) / len(finished)) / 60 / max(1, jobs)
+            eta = f", about {left:.0f} min left"
+        print(
+            f"  progress: {len(finished)}/{len(todo)} runs done, {elapsed:.1f} min{eta}; running: "
+            f"{', '.join(parts) or '-'}",
+            flush=True,
+        )
 
 
 def _run_ray(todo: list[RunSpec], log_dir: Path) -> dict[str, int]:

@@ -127,6 +127,7 @@ def main(argv: list[str]) -> int:
                     args,
                     threads,
                     marker="test_metrics.json",
+                    total_steps=cfg.train.iters,
                 )
             )
     t0 = time.time()

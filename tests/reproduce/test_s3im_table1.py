@@ -46,3 +46,18 @@ def test_unknown_scene_is_rejected(table_env, monkeypatch):
     monkeypatch.setenv("SCENES", "scan9")
     with pytest.raises(SystemExit, match="scan9"):
         s3im_table1.main([])
+
+
+def test_grid_reports_failures_and_progress(tmp_path, capsys):
+    from reproduce.grid import RunSpec, last_logged_step, run_grid
+
+    ok = RunSpec("a/ok", tmp_path / "ok", "this", [], total_steps=1)  # `python -m this` ignores its arguments
+    bad = RunSpec("a/bad", tmp_path / "bad", "no_such_module_xyz", [])
+    status = run_grid([ok, bad], jobs=2, log_dir=tmp_path / "logs", progress_every=0.01)
+    assert status == {"a/ok": 0, "a/bad": 1}
+    out = capsys.readouterr().out
+    assert "a/bad: FAILED" in out and "a/ok: ok" in out and "runs done" in out
+    assert "no_such_module_xyz" in (tmp_path / "logs" / "a__bad.log").read_text()
+    (tmp_path / "ok" / "metrics.jsonl").parent.mkdir(parents=True, exist_ok=True)
+    (tmp_path / "ok" / "metrics.jsonl").write_text('{"step": 7}\n{"step": 9}\n{"torn')
+    assert last_logged_step(tmp_path / "ok") == 9
