@@ -57,7 +57,7 @@ if ! "$VPY" -c 'import torch' 2>/dev/null; then
     pip_install -q "$TORCH_SPEC"
   fi
 fi
-torch_now=$("$VPY" -c 'import torch; print(torch.__version__)')
+torch_now=$("$VPY" -W ignore -c 'import torch; print(torch.__version__)' 2>/dev/null)
 tmpc=$(mktemp)
 trap 'rm -f "$tmpc"' EXIT
 { cat requirements/constraints.txt; echo "torch==${torch_now%%+*}"; } >"$tmpc"
