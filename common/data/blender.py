@@ -38,7 +38,7 @@ from PIL import Image
 
 from common.cameras import opengl_to_opencv, scale_intrinsics
 from common.data.errors import DataFormatError
-from common.data.io import read_alpha, read_rgb, resize
+from common.data.io import as_matrix, read_alpha, read_rgb, resize
 from common.data.scene import SceneData
 
 SPLITS = ("train", "val", "test")
@@ -62,14 +62,7 @@ def read_json(path: Path) -> dict:
 
 def pose_matrix(value, path: Path, where: str) -> np.ndarray:
     """``transform_matrix`` value -> [4, 4] float64; errors name ``path`` and the frame ``where``."""
-    try:
-        mat = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(path, f"{where}: transform_matrix is not numeric", "a 4x4 list of numbers") from exc
-    if mat.shape != (4, 4):
-        raise DataFormatError(path, f"{where}: transform_matrix has shape {mat.shape}", "a 4x4 camera-to-world matrix")
-    if not np.all(np.isfinite(mat)):
-        raise DataFormatError(path, f"{where}: transform_matrix has non-finite values", "finite numbers")
+    mat = as_matrix(value, path, f"{where}: transform_matrix", ((4, 4),))
     if not np.allclose(mat[3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
         raise DataFormatError(path, f"{where}: last row is {mat[3].tolist()}", "last row [0, 0, 0, 1]")
     return mat

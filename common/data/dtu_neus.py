@@ -41,7 +41,7 @@ import scipy.linalg
 
 from common.data.blender import IMAGE_EXTENSIONS, read_views, resize_K
 from common.data.errors import DataFormatError
-from common.data.io import read_mask, resize
+from common.data.io import as_matrix, read_mask, resize
 from common.data.scene import Normalization, SceneData
 
 BBOX = np.array([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]], dtype=np.float32)
@@ -82,10 +82,7 @@ def _image_files(folder: Path) -> list[Path]:
 def _matrix(cams, key: str, npz: Path) -> np.ndarray:
     if key not in cams:
         raise DataFormatError(npz, f"no array '{key}'", "world_mat_i and scale_mat_i for every view with an image")
-    m = np.asarray(cams[key], dtype=np.float64)
-    if m.shape not in ((4, 4), (3, 4)) or not np.all(np.isfinite(m)):
-        raise DataFormatError(npz, f"'{key}' has shape {m.shape} or non-finite values", "a finite 4x4 (or 3x4) matrix")
-    return m
+    return as_matrix(cams[key], npz, f"'{key}'", ((4, 4), (3, 4)))
 
 
 def _similarity(S: np.ndarray, npz: Path, key: str) -> tuple[float, np.ndarray]:

@@ -106,6 +106,23 @@ def read_matrix(path: str | Path, shape: tuple[int, ...] | None = None) -> np.nd
     return arr
 
 
+def as_matrix(value, path: str | Path, what: str, shapes: tuple[tuple[int, ...], ...] = ((4, 4),)) -> np.ndarray:
+    """``value`` (JSON list, npz array) as a finite float64 matrix of one of ``shapes``.
+
+    Raises DataFormatError naming ``path`` and ``what`` (e.g. ``frames[3].camtoworld``) otherwise.
+    """
+    try:
+        mat = np.asarray(value, dtype=np.float64)
+    except (TypeError, ValueError) as exc:
+        raise DataFormatError(path, f"{what} is not numeric", "a matrix of numbers") from exc
+    if mat.shape not in shapes:
+        want = " or ".join("x".join(map(str, s)) for s in shapes)
+        raise DataFormatError(path, f"{what} has shape {mat.shape}", f"a {want} matrix")
+    if not np.all(np.isfinite(mat)):
+        raise DataFormatError(path, f"{what} has non-finite values", "finite numbers")
+    return mat
+
+
 def atomic_write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` via a temporary file and rename (never leaves a partial file)."""
     path = Path(path)

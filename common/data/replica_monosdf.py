@@ -57,7 +57,7 @@ import scipy.linalg
 
 from common.data.blender import read_json, read_views, resize_K
 from common.data.errors import DataFormatError
-from common.data.io import resize
+from common.data.io import as_matrix, resize
 from common.data.scene import Normalization, SceneData
 
 REPLICA_SCENES = {
@@ -130,19 +130,6 @@ def similarity_normalization(mat: np.ndarray) -> Normalization | None:
     return Normalization(scale=1.0 / s, center=tuple(float(v) for v in mat[:3, 3]))
 
 
-def _matrix(value, path: Path, what: str) -> np.ndarray:
-    """A 4x4 finite numeric matrix from JSON / npz data, else DataFormatError naming ``path`` and ``what``."""
-    try:
-        mat = np.asarray(value, dtype=np.float64)
-    except (TypeError, ValueError) as exc:
-        raise DataFormatError(path, f"{what} is not numeric", "a 4x4 matrix of numbers") from exc
-    if mat.shape != (4, 4):
-        raise DataFormatError(path, f"{what} has shape {mat.shape}", "a 4x4 matrix")
-    if not np.all(np.isfinite(mat)):
-        raise DataFormatError(path, f"{what} has non-finite values", "finite numbers")
-    return mat
-
-
 def _check_principal_point(K: np.ndarray, hw: tuple[int, int], path: Path, hint: str) -> None:
     for k in K:
         if not (0.0 < k[0, 2] < hw[1] and 0.0 < k[1, 2] < hw[0]):
@@ -175,11 +162,11 @@ def _from_meta(sdir: Path) -> dict:
                 path, f"frame {i} has no 'rgb_path'", "frames[i] = {rgb_path, camtoworld, intrinsics}"
             )
         paths.append(sdir / fr["rgb_path"])
-        c2w.append(_matrix(fr.get("camtoworld"), path, f"frames[{i}].camtoworld"))
-        K.append(_matrix(fr.get("intrinsics"), path, f"frames[{i}].intrinsics")[:3, :3])
+        c2w.append(as_matrix(fr.get("camtoworld"), path, f"frames[{i}].camtoworld"))
+        K.append(as_matrix(fr.get("intrinsics"), path, f"frames[{i}].intrinsics")[:3, :3])
         depth_paths.append(sdir / fr["mono_depth_path"] if "mono_depth_path" in fr else None)
         normal_paths.append(sdir / fr["mono_normal_path"] if "mono_normal_path" in fr else None)
-    worldtogt = _matrix(meta["worldtogt"], path, "worldtogt") if "worldtogt" in meta else np.eye(4)
+    worldtogt = as_matrix(meta["worldtogt"], path, "worldtogt") if "worldtogt" in meta else np.eye(4)
     return dict(
         hw=(H, W),
         paths=paths,
@@ -211,8 +198,8 @@ def _from_npz(sdir: Path, original_size: tuple[int, int] | None) -> dict:
     for i in ids:
         if f"scale_mat_{i}" not in cams:
             raise DataFormatError(path, f"world_mat_{i} has no scale_mat_{i}", "a scale_mat_i for every world_mat_i")
-        world = _matrix(cams[f"world_mat_{i}"], path, f"world_mat_{i}")
-        scale = _matrix(cams[f"scale_mat_{i}"], path, f"scale_mat_{i}")
+        world = as_matrix(cams[f"world_mat_{i}"], path, f"world_mat_{i}")
+        scale = as_matrix(cams[f"scale_mat_{i}"], path, f"scale_mat_{i}")
         scale0 = scale if scale0 is None else scale0
         k, pose = decompose_projection(world @ scale)
         K.append(k)

@@ -73,3 +73,16 @@ def test_atomic_write_replaces_and_leaves_no_temporary(tmp_path):
     atomic_write_bytes(path, b"two")
     assert path.read_bytes() == b"two"
     assert [p.name for p in path.parent.iterdir()] == ["x.json"]
+
+
+def test_as_matrix_checks_type_shape_and_finiteness():
+    from common.data.io import as_matrix
+
+    np.testing.assert_array_equal(as_matrix(np.eye(4).tolist(), "m.json", "pose"), np.eye(4))
+    assert as_matrix(np.ones((3, 4)), "c.npz", "P", ((4, 4), (3, 4))).shape == (3, 4)
+    with pytest.raises(DataFormatError, match=r"m.json: pose has shape \(3, 4\); expected a 4x4 matrix"):
+        as_matrix(np.ones((3, 4)), "m.json", "pose")
+    with pytest.raises(DataFormatError, match="pose is not numeric"):
+        as_matrix([["a"]], "m.json", "pose")
+    with pytest.raises(DataFormatError, match="non-finite"):
+        as_matrix(np.full((4, 4), np.inf), "m.json", "pose")
