@@ -109,7 +109,10 @@ def transmittance_from_alpha(
 
 
 def weights_from_alpha(
-    alpha: torch.Tensor, ray_indices: torch.Tensor | None = None, n_rays: int | None = None
+    alpha: torch.Tensor,
+    ray_indices: torch.Tensor | None = None,
+    n_rays: int | None = None,
+    stop_transmittance: float | None = None,
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Weights w_i = T_i alpha_i and final transmittance T_final = prod_all (1 - alpha_j) per ray.
 
@@ -117,9 +120,26 @@ def weights_from_alpha(
     and n_rays -> weights [N], final [n_rays] (1 for rays without samples).
     sum_i w_i + T_final = 1 for every ray. Example: alpha [0.5, 0.5, 0.5] -> weights
     [0.5, 0.25, 0.125], final 0.125.
+
+    Early ray termination (``stop_transmittance`` = eps, as DVGO's renderer with eps = 1e-3): a ray
+    stops after the first sample whose update brings T below eps; later samples get weight 0 and
+    T_final is the transmittance at the stop (still sum w + T_final = 1). Example: alpha
+    [0.9, 0.9, 0.9, 0.9], eps 0.05 -> weights [0.9, 0.09, 0.009, 0], final 0.001.
     """
     trans, final = _transmittances(alpha, ray_indices, n_rays)
-    return trans * alpha, final
+    if stop_transmittance is None:
+        return trans * alpha, final
+    keep = trans >= stop_transmittance  # T before the sample: the ray has not stopped yet
+    weights = torch.where(keep, trans * alpha, torch.zeros_like(alpha))
+    after = trans * (1 - alpha)  # T after each sample; non-increasing along a ray
+    if ray_indices is None:
+        final = torch.where(keep, after, torch.full_like(after, float("inf"))).amin(-1).clamp(max=1.0)
+        return weights, final
+    n_rays = int(ray_indices.max()) + 1 if n_rays is None and len(ray_indices) else (n_rays or 0)
+    final = torch.ones(n_rays, dtype=alpha.dtype, device=alpha.device).scatter_reduce(
+        0, ray_indices[keep], after[keep], reduce="amin", include_self=True
+    )
+    return weights, final
 
 
 def weights_from_density(

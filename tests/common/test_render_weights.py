@@ -188,3 +188,49 @@ def test_cuda_matches_cpu():
     assert packed_cuda.grad.abs().max().item() < 1e-4  # sum of weights + final T is 1 for every ray
     w_b, final_b = weights_from_alpha(alpha.cuda())
     torch.testing.assert_close(w_b[mask.cuda()], w_cuda.detach())
+
+
+def _early_stop_loop(alpha_rows, eps):
+    """DVGO's Alphas2Weights loop: w = T a; T *= 1 - a; stop once T < eps."""
+    weights, finals = [], []
+    for row in alpha_rows:
+        t, w = 1.0, [0.0] * len(row)
+        for i, a in enumerate(row):
+            w[i] = t * a
+            t *= 1 - a
+            if t < eps:
+                break
+        weights.append(w)
+        finals.append(t)
+    return weights, finals
+
+
+def test_early_ray_termination_matches_the_loop_in_both_layouts():
+    gen = torch.Generator().manual_seed(0)
+    counts = [5, 0, 3, 7, 1]
+    rows = [torch.rand(c, generator=gen, dtype=torch.float64) * 0.9 for c in counts]
+    rows[3][1] = 0.999  # this ray stops at its second sample
+    ref_w, ref_t = _early_stop_loop([r.tolist() for r in rows], 0.05)
+    alpha = torch.cat(rows)
+    ray_indices = torch.repeat_interleave(torch.arange(len(counts)), torch.tensor(counts))
+    w, t = weights_from_alpha(alpha, ray_indices, len(counts), stop_transmittance=0.05)
+    torch.testing.assert_close(w, torch.tensor([x for r in ref_w for x in r], dtype=torch.float64))
+    torch.testing.assert_close(t, torch.tensor(ref_t, dtype=torch.float64))
+    scattered = torch.zeros(len(counts), dtype=torch.float64).index_add_(0, ray_indices, w)
+    torch.testing.assert_close(scattered + t, torch.ones(len(counts), dtype=torch.float64))
+    batched = torch.tensor([[0.9, 0.9, 0.9, 0.9], [0.1, 0.1, 0.1, 0.1]], dtype=torch.float64)
+    wb, tb = weights_from_alpha(batched, stop_transmittance=0.05)
+    ref_wb, ref_tb = _early_stop_loop(batched.tolist(), 0.05)
+    torch.testing.assert_close(wb, torch.tensor(ref_wb, dtype=torch.float64))
+    torch.testing.assert_close(tb, torch.tensor(ref_tb, dtype=torch.float64))
+
+
+def test_early_ray_termination_gradcheck():
+    alpha = torch.tensor([0.3, 0.95, 0.5, 0.2, 0.4], dtype=torch.float64, requires_grad=True)
+    ray_indices = torch.tensor([0, 0, 0, 1, 1])
+
+    def fn(a):
+        w, t = weights_from_alpha(a, ray_indices, 2, stop_transmittance=0.1)
+        return w, t
+
+    assert torch.autograd.gradcheck(fn, (alpha,))

@@ -40,6 +40,9 @@ from s3im.models.dvgo.marching import sample_in_box
 from s3im.models.dvgo.optim import MaskedAdam
 from s3im.models.dvgo.tv import add_tv_grad_
 
+# The official renderer (Alphas2Weights) stops a ray once its transmittance drops below 1e-3.
+STOP_TRANSMITTANCE = 1e-3
+
 
 def _schedule(value) -> dict[int, float]:
     """fast_color_thres as {step: value}; a plain number is {0: value}."""
@@ -161,7 +164,7 @@ class VoxGOBase(nn.Module):
         if self.fast_color_thres > 0:
             per = _select({**per, "alpha": alpha}, alpha > self.fast_color_thres)
             alpha = per.pop("alpha")
-        weights, final_t = weights_from_alpha(alpha, per["ray_indices"], n_rays)
+        weights, final_t = weights_from_alpha(alpha, per["ray_indices"], n_rays, stop_transmittance=STOP_TRANSMITTANCE)
         if self.fast_color_thres > 0:
             per = _select({**per, "weights": weights}, weights > self.fast_color_thres)
             weights = per.pop("weights")
