@@ -27,7 +27,9 @@ def make_dvgo_step(n_rays: int, device: str, warmup: int = 30):
     scene = load_scene("replica_monosdf", root)
     torch.manual_seed(0)
     rays = rays_from_scene(scene, "train", device)
-    model = build_model(cfg.model.to_dict(), rays.origins, rays.directions, scene.near, scene.far, device)
+    model = build_model(
+        cfg.model.to_dict(), rays.origins, rays.directions * rays.dir_norm[:, None], scene.near, scene.far, device
+    )
     optimizer = model.configure_optimizer((0.9, 0.99), 1e-8)
     sampler = RaySampler(rays, n_rays)
     generator = torch.Generator().manual_seed(0)

@@ -24,6 +24,8 @@ class RaySet:
     float32. image_index [P]: the scene's view index; pixel [P, 2]: (u, v) = (column, row); int64.
     depth [P] float32 (optional): distance along the unit ray = z-depth * ||K^-1 [u+0.5, v+0.5, 1]||,
     0 where the scene's depth is invalid. mask [P] float32 0/1 (optional): foreground mask.
+    dir_norm [P] float32: ||K^-1 [u+0.5, v+0.5, 1]||, the length of the pixel direction whose camera z is 1
+    (``directions * dir_norm`` are the un-normalised directions many official codes march along).
     """
 
     origins: torch.Tensor
@@ -34,6 +36,7 @@ class RaySet:
     pixel: torch.Tensor
     depth: torch.Tensor | None = None
     mask: torch.Tensor | None = None
+    dir_norm: torch.Tensor | None = None
 
     def __len__(self) -> int:
         return int(self.origins.shape[0])
@@ -98,6 +101,7 @@ def rays_from_scene(scene: SceneData, indices: Sequence[int] | str, device: str 
     P = len(idx) * n_pix
     f32 = {"dtype": torch.float32, "device": device}
     origins, directions, rgb = (torch.empty(P, 3, **f32) for _ in range(3))
+    dir_norm = torch.empty(P, **f32)
     depth = torch.empty(P, **f32) if scene.depth is not None else None
     mask = torch.empty(P, **f32) if scene.masks is not None else None
     image_index = torch.as_tensor(idx, dtype=torch.int64, device=device).repeat_interleave(n_pix)
@@ -109,6 +113,7 @@ def rays_from_scene(scene: SceneData, indices: Sequence[int] | str, device: str 
         norm = torch.linalg.norm(d, dim=-1).reshape(-1)
         origins[sl] = o.reshape(-1, 3)
         directions[sl] = d.reshape(-1, 3) / norm[:, None]
+        dir_norm[sl] = norm
         image = np.asarray(scene.load_image(i), dtype=np.float32)
         if image.shape != (H, W, 3):
             raise ValueError(
@@ -120,7 +125,7 @@ def rays_from_scene(scene: SceneData, indices: Sequence[int] | str, device: str 
             depth[sl] = z * norm
         if mask is not None:
             mask[sl] = torch.as_tensor(np.asarray(scene.masks[i]), device=device).reshape(-1).float()
-    return RaySet(origins, directions, directions, rgb, image_index, pixel, depth, mask)
+    return RaySet(origins, directions, directions, rgb, image_index, pixel, depth, mask, dir_norm)
 
 
 class RaySampler:

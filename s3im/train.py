@@ -161,7 +161,8 @@ def main(argv: list[str] | None = None) -> int:
     tracker_args = {"project": "s3im", "group": exp.group, "name": exp.setting}
     model_cfg = cfg.model.to_dict()
     seed_everything(exp.seed)  # model initialisation is part of the run: same seed, same initial model
-    model = build_model(model_cfg, rays.origins, rays.directions, scene.near, scene.far, device)
+    raw_dirs = rays.directions * rays.dir_norm[:, None]  # the official code's un-normalised pixel directions
+    model = build_model(model_cfg, rays.origins, raw_dirs, scene.near, scene.far, device)
     coarse_iters = int(model_cfg.get("coarse_iters", 0) or 0)
     if model_cfg.get("kind") != "contracted" and coarse_iters > 0:
         args_c = {**tracker_args, "name": f"{exp.setting}-coarse"}

@@ -161,3 +161,24 @@ def test_subset_keeps_the_selected_rays():
     sub = rs.subset(torch.tensor([4, 1]))
     assert len(sub) == 2 and sub.depth is None
     assert torch.equal(sub.origins, rs.origins[[4, 1]]) and torch.equal(sub.image_index, torch.tensor([4, 1]))
+
+
+def test_dir_norm_gives_the_camera_z_one_directions():
+    K = torch.tensor([[4.0, 0, 2.5], [0, 4.0, 2.0], [0, 0, 1]])
+    c2w = torch.eye(4)
+    scene = SceneData(
+        images=np.zeros((1, 4, 5, 3), np.float32),
+        K=K[None].numpy(),
+        c2w=c2w[None].numpy(),
+        height=4,
+        width=5,
+        splits={"train": [0]},
+        near=0.1,
+        far=5.0,
+        bbox=np.array([[-1, -1, -1], [1, 1, 1]], np.float32),
+    )
+    rs = rays_from_scene(scene, "train")
+    raw = rs.directions * rs.dir_norm[:, None]
+    torch.testing.assert_close(raw[:, 2], torch.ones(20))  # identity pose: camera z = world z = 1
+    _, d = get_rays(K, c2w, 4, 5, normalize=False)
+    torch.testing.assert_close(raw, d.reshape(-1, 3))

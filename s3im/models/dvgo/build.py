@@ -110,10 +110,12 @@ def bbox_from_frustums(rays_o: Tensor, rays_d: Tensor, near: float, far: float) 
 
 
 def unbounded_inner_cube(rays_o: Tensor, rays_d: Tensor, near_clip: float, inner_r: float) -> tuple[Tensor, Tensor]:
-    """Cube around the box of o + d * near_clip (d normalised): centre = box centre,
-    half side = max(centre - box_min) * inner_r. Returns (cube_min [3], cube_max [3])."""
-    d = rays_d / rays_d.norm(dim=-1, keepdim=True)
-    pts = rays_o + d * near_clip
+    """Cube around the box of o + d * near_clip: centre = box centre, half side = max(centre - box_min) * inner_r.
+
+    d is used as given: the official code passes the un-normalised pixel directions K^-1 [u+0.5, v+0.5, 1]
+    (rotated to world; length >= 1, camera z = 1), so pass those (`RaySet.directions * RaySet.dir_norm`)
+    to reproduce its inner cube exactly. Returns (cube_min [3], cube_max [3])."""
+    pts = rays_o + rays_d * near_clip
     lo, hi = pts.amin(0), pts.amax(0)
     center = (lo + hi) * 0.5
     radius = (center - lo).max() * inner_r
@@ -130,7 +132,8 @@ def build_model(
     cam_centers: Tensor | None = None,
 ) -> VoxGOBase:
     """The first model to train: ``DirectContractedVoxGO`` (kind contracted) or the coarse
-    ``DirectVoxGO`` (kind bounded). rays_o, rays_d [P, 3]: all training rays; cam_centers [N, 3]
+    ``DirectVoxGO`` (kind bounded). rays_o, rays_d [P, 3]: all training rays, rays_d the un-normalised
+    pixel directions (see ``unbounded_inner_cube``; the bounded box normalises them); cam_centers [N, 3]
     (default: the distinct ray origins) for ``maskout_near_cam_vox``."""
     rays_o, rays_d = rays_o.float().cpu(), rays_d.float().cpu()
     if model_cfg.get("kind") == "contracted":
