@@ -162,3 +162,27 @@ class S3IM(torch.nn.Module):
             f"kernel_size={self.kernel_size}, stride={self.stride}, repeat_time={self.repeat_time}, "
             f"patch_height={self.patch_height}, sigma={self.sigma}"
         )
+
+
+class S3IMTerm:
+    """The multiplex-training loss term ``weight * S3IM(outputs["rgb"], batch["rgb"])`` for the engine.
+
+    It owns its random generator (seeded from ``seed``, checkpointed via ``state_dict``), so S3IM's
+    permutations never consume the global random numbers that the model (random backgrounds) or the
+    ray sampler use: a standard and a multiplex run with the same seed see identical batches and
+    backgrounds and differ only by this term.
+    """
+
+    def __init__(self, s3im: S3IM, weight: float, seed: int):
+        self.s3im = s3im
+        self.weight = float(weight)
+        self.generator = torch.Generator().manual_seed(int(seed))
+
+    def __call__(self, outputs: dict, batch: dict) -> Tensor:
+        return self.weight * self.s3im(outputs["rgb"], batch["rgb"], self.generator)
+
+    def state_dict(self) -> dict:
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.generator.set_state(state["generator"])

@@ -17,6 +17,7 @@ and used.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import os
 import sys
 from pathlib import Path
@@ -28,10 +29,10 @@ from common.config import Config, load_config, parse_cli
 from common.data import SceneData, load_scene
 from common.data.io import write_png
 from common.engine import RunDir, Tracker, Trainer
-from common.engine.trainer import seed_everything
+from common.engine.trainer import generator_seed, seed_everything
 from common.metrics import evaluate_images, psnr
 from common.rays import RaySampler, image_rays, rays_from_scene
-from s3im.loss import S3IM
+from s3im.loss import S3IM, S3IMTerm
 from s3im.models.dvgo import build_fine_from_coarse, build_model
 from s3im.models.dvgo.build import resolve_stage_config
 
@@ -106,15 +107,34 @@ def final_evaluation(model, scene: SceneData, cfg: Config, run: RunDir, device, 
     return report
 
 
-def train_stage(model, cfg: Config, run_path: Path, scene, rays, device, tracker_args, resume: bool, iters: int):
-    """Run one training stage of ``iters`` iterations in ``run_path`` with the engine."""
+def wandb_run_id(run_path: Path) -> str:
+    """A stable wandb run id for a run directory: a resumed run continues the same wandb run."""
+    return hashlib.sha1(str(run_path.resolve()).encode()).hexdigest()[:16]
+
+
+def train_stage(
+    model,
+    cfg: Config,
+    run_path: Path,
+    scene,
+    rays,
+    device,
+    tracker_args,
+    resume: bool,
+    iters: int,
+    s3im_term: bool = True,
+):
+    """Run one training stage of ``iters`` iterations in ``run_path`` with the engine.
+
+    Returns (trainer, run dir, summary, tracker); the caller finishes the tracker. ``s3im_term``: add
+    ``s3im.weight * S3IM`` when the weight is > 0 (the official code uses S3IM in the fine stage only).
+    """
     run = RunDir(run_path, config=cfg, seed=cfg.experiment.seed)
-    tracker = Tracker(config=cfg.to_dict(), run_dir=run, **tracker_args)
+    tracker = Tracker(config=cfg.to_dict(), run_dir=run, run_id=wandb_run_id(run_path), **tracker_args)
     extra = {}
-    if cfg.s3im.weight > 0:
+    if s3im_term and cfg.s3im.weight > 0:
         s3im = S3IM(cfg.s3im.kernel_size, cfg.s3im.stride, cfg.s3im.repeat_time, cfg.s3im.patch_height)
-        weight = float(cfg.s3im.weight)
-        extra["s3im"] = lambda outputs, batch: weight * s3im(outputs["rgb"], batch["rgb"])
+        extra["s3im"] = S3IMTerm(s3im, cfg.s3im.weight, seed=generator_seed(cfg.experiment.seed + 1))
     views = scene.split("test")[: cfg.train.eval_max_views]
     trainer = Trainer(
         model,
@@ -135,9 +155,10 @@ def train_stage(model, cfg: Config, run_path: Path, scene, rays, device, tracker
     )
     try:
         summary = trainer.fit(resume=resume)
-    finally:
-        tracker.finish()
-    return trainer, run, summary
+    except BaseException:
+        tracker.finish(exit_code=1)
+        raise
+    return trainer, run, summary, tracker
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -166,7 +187,10 @@ def main(argv: list[str] | None = None) -> int:
     coarse_iters = int(model_cfg.get("coarse_iters", 0) or 0)
     if model_cfg.get("kind") != "contracted" and coarse_iters > 0:
         args_c = {**tracker_args, "name": f"{exp.setting}-coarse"}
-        _, _, _ = train_stage(model, cfg, run_path / "coarse", scene, rays, device, args_c, args.resume, coarse_iters)
+        _, _, _, tracker = train_stage(
+            model, cfg, run_path / "coarse", scene, rays, device, args_c, args.resume, coarse_iters, s3im_term=False
+        )
+        tracker.finish()
         model = build_fine_from_coarse(model, model_cfg, device)
         if resolve_stage_config(model_cfg, "fine")["ray_sampler"] == "in_maskcache":
             keep = model.hit_mask_cache(rays.origins, rays.directions).nonzero().squeeze(1)
@@ -175,13 +199,17 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 print(f"fine stage: training on the {len(keep)} of {len(rays)} rays that reach coarse geometry")
                 rays = rays.subset(keep)
-    trainer, run, summary = train_stage(
+    trainer, run, summary, tracker = train_stage(
         model, cfg, run_path, scene, rays, device, tracker_args, args.resume, cfg.train.iters
     )
-    report = run.read_json("test_metrics.json") if summary.get("resumed_from") == cfg.train.iters else None
-    if report is None:
-        report = final_evaluation(trainer.model, scene, cfg, run, device, data_source)
-    run.mark_finished({**summary, "test": report["mean"], "data_source": data_source})
+    try:
+        report = run.read_json("test_metrics.json") if summary.get("resumed_from") == cfg.train.iters else None
+        if report is None:
+            report = final_evaluation(trainer.model, scene, cfg, run, device, data_source)
+        tracker.log_scalars({k: v for k, v in report["mean"].items() if v is not None}, cfg.train.iters, "test")
+        run.mark_finished({**summary, "test": report["mean"], "data_source": data_source})
+    finally:
+        tracker.finish()
     mean = report["mean"]
     lp = "missing" if mean.get("lpips") is None else f"{mean['lpips']:.4f}"
     print(f"{exp.group} {exp.setting}: test PSNR {mean['psnr']:.2f}  SSIM {mean['ssim']:.4f}  LPIPS {lp}  ({run.path})")

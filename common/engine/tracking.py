@@ -73,8 +73,10 @@ def _safe_name(name: str) -> str:
 class Tracker:
     """Log scalars and images to ``<run>/metrics.jsonl`` and ``<run>/renders/``, and to wandb when possible.
 
-    ``config``: plain dict (e.g. ``Config.to_dict()``) shown in the wandb run. Use as a context
-    manager, or call ``finish()`` at the end.
+    ``config``: plain dict (e.g. ``Config.to_dict()``) shown in the wandb run. ``run_id``: a stable
+    wandb run id (e.g. derived from the run directory), so that a resumed run continues the same
+    wandb run (offline pieces are merged by ``wandb sync``) instead of starting a new one. Use as a
+    context manager, or call ``finish()`` at the end.
     """
 
     def __init__(
@@ -85,6 +87,7 @@ class Tracker:
         config: Mapping[str, Any] | None,
         run_dir: RunDir | str | Path,
         mode: str | None = None,
+        run_id: str | None = None,
     ):
         self.run_dir = as_run_dir(run_dir)
         self.mode = resolve_mode(mode)
@@ -104,6 +107,7 @@ class Tracker:
                     mode=self.mode,
                     settings=settings,
                     reinit="create_new",
+                    **({"id": run_id, "resume": "allow"} if run_id else {}),
                 )
                 self._wandb = wandb
             except Exception as exc:  # wandb raises many types (CommError, UsageError, timeouts, ...)

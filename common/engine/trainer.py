@@ -109,7 +109,8 @@ class Trainer:
     """Train ``model`` on batches from ``sampler`` for ``iters`` iterations; see the module doc.
 
     ``extra_losses``: name -> fn(outputs, batch) -> already-weighted scalar (e.g. S3IM), added to
-    the model's terms. ``evaluate``: fn(step) -> metrics dict, called every ``eval_every`` steps
+    the model's terms; a term with ``state_dict()``/``load_state_dict()`` (e.g. its own random
+    generator) is checkpointed too. ``evaluate``: fn(step) -> metrics dict, called every ``eval_every`` steps
     and at the end; scalar metrics are logged with split "eval", the whole dict is written to
     ``<run>/eval/step-000001234.json``. ``checkpoint_every=None`` saves only at the end;
     ``keep_last`` newest checkpoints are kept (None: all). ``tracker`` (optional) receives every
@@ -196,6 +197,9 @@ class Trainer:
             "generator": self.generator.get_state(),
             "sampler": sampler_state() if sampler_state is not None else None,
             "model_extra": extra() if extra is not None else None,
+            "extra_losses": {
+                name: fn.state_dict() for name, fn in self.extra_losses.items() if _hook(fn, "state_dict") is not None
+            },
             "config": self.run_dir.config,
         }
 
@@ -214,6 +218,9 @@ class Trainer:
         load_sampler = _hook(self.sampler, "load_state_dict")
         if state.get("sampler") is not None and load_sampler is not None:
             load_sampler(state["sampler"])
+        for name, loss_state in (state.get("extra_losses") or {}).items():
+            if name in self.extra_losses and _hook(self.extra_losses[name], "load_state_dict") is not None:
+                self.extra_losses[name].load_state_dict(loss_state)
         self.step = int(state["step"])
 
     def save_checkpoint(self) -> Path:

@@ -312,6 +312,7 @@ def test_checkpoint_files_pruning_and_guards(tmp_path):
         "generator",
         "sampler",
         "model_extra",
+        "extra_losses",
         "config",
     }
     assert state["step"] == 5 and state["sampler"] == {"calls": 5} and state["model_extra"] == {"counter": 5}
@@ -357,3 +358,33 @@ def test_load_state_dict_restores_scheduler_and_step(tmp_path):
     assert second.scheduler.state_dict() == first.scheduler.state_dict()
     assert second.scheduler.last_epoch == 3
     assert second.optimizer.param_groups[0]["lr"] == pytest.approx(0.1 ** (3 / 5), rel=1e-12)
+
+
+class NoisyTerm:
+    """An extra loss with its own generator (as S3IM's permutations): its state must be checkpointed."""
+
+    def __init__(self):
+        self.generator = torch.Generator().manual_seed(3)
+
+    def __call__(self, outputs, batch):
+        noise = torch.rand(outputs["rgb"].shape, generator=self.generator)
+        return ((outputs["rgb"] - noise) ** 2).mean()
+
+    def state_dict(self):
+        return {"generator": self.generator.get_state()}
+
+    def load_state_dict(self, state):
+        self.generator.set_state(state["generator"])
+
+
+def test_stateful_extra_loss_resumes_exactly(tmp_path):
+    straight = RunDir(tmp_path / "a")
+    _trainer(GrowingModel(0), StatefulSampler(), straight, 4, extra_losses={"noisy": NoisyTerm()}).fit()
+    split = RunDir(tmp_path / "b")
+    _trainer(GrowingModel(0), StatefulSampler(), split, 2, extra_losses={"noisy": NoisyTerm()}).fit()
+    _trainer(GrowingModel(0), StatefulSampler(), split, 4, extra_losses={"noisy": NoisyTerm()}).fit(resume=True)
+    a = torch.load(latest_checkpoint(straight.path), weights_only=True)
+    b = torch.load(latest_checkpoint(split.path), weights_only=True)
+    assert torch.equal(a["extra_losses"]["noisy"]["generator"], b["extra_losses"]["noisy"]["generator"])
+    for key in a["model"]:
+        assert torch.equal(a["model"][key], b["model"][key]), key

@@ -55,6 +55,11 @@ def test_standard_and_multiplex_differ_only_by_s3im(scene_root, tmp_path):
     assert std[0]["values"]["mse"] == mux[0]["values"]["mse"]
     ckpt_s = load_checkpoint(latest_checkpoint(tmp_path / "std"))
     ckpt_m = load_checkpoint(latest_checkpoint(tmp_path / "mux"))
+    # S3IM draws from its own generator: the global RNG (random backgrounds), the trainer generator and the
+    # sampler advanced identically in both runs
+    assert torch.equal(ckpt_s["rng"]["torch"], ckpt_m["rng"]["torch"])
+    assert torch.equal(ckpt_s["generator"], ckpt_m["generator"])
+    assert ckpt_s["extra_losses"] == {} and set(ckpt_m["extra_losses"]) == {"s3im"}
     tensors = [k for k, v in ckpt_s["model"].items() if torch.is_tensor(v)]
     assert ckpt_s["model"].keys() == ckpt_m["model"].keys() and "k0.grid" in tensors
     assert any(not torch.equal(ckpt_s["model"][k], ckpt_m["model"][k]) for k in tensors)
