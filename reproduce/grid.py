@@ -23,6 +23,10 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from common.data.io import atomic_write_bytes
+
+SPEC_FILE = "grid_spec.json"
+
 
 @dataclass
 class RunSpec:
@@ -39,8 +43,30 @@ class RunSpec:
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, "--run-dir", str(self.run_dir), "--resume", *self.args]
 
+    def spec(self) -> dict:
+        """What defines the run: re-using its directory for different settings is refused."""
+        return {"module": self.module, "args": list(self.args)}
+
+    def recorded_spec(self) -> dict | None:
+        return read_json(self.run_dir / SPEC_FILE)
+
     def finished(self) -> bool:
-        return (self.run_dir / self.marker).is_file()
+        return (self.run_dir / self.marker).is_file() and self.recorded_spec() == self.spec()
+
+    def claim(self) -> None:
+        """Record the spec in the run directory; a directory made with other settings is an error."""
+        old = self.recorded_spec()
+        if old is not None and old != self.spec():
+            raise SystemExit(
+                f"{self.run_dir}: made by an earlier run with other settings ({' '.join(old['args'])}); "
+                "remove it or choose another RUNS_DIR"
+            )
+        if old is None and (self.run_dir / "checkpoints").is_dir() and any((self.run_dir / "checkpoints").iterdir()):
+            raise SystemExit(
+                f"{self.run_dir}: holds checkpoints of an unknown run; remove it or choose another RUNS_DIR"
+            )
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        atomic_write_bytes(self.run_dir / SPEC_FILE, (json.dumps(self.spec(), indent=1) + "\n").encode())
 
 
 def _run_one(spec: RunSpec, log_dir: Path) -> tuple[str, int, float]:
@@ -67,6 +93,8 @@ def run_grid(
     steps reached by the running ones and an ETA.
     """
     todo = [s for s in specs if not s.finished()]
+    for spec in todo:
+        spec.claim()
     status = {s.name: 0 for s in specs if s.finished()}
     for name in status:
         print(f"  [skip] {name}: finished earlier")
@@ -92,16 +120,20 @@ def run_grid(
         finally:
             running.discard(spec.name)
 
+    pool = ThreadPoolExecutor(max_workers=max(1, jobs))
     try:
-        with ThreadPoolExecutor(max_workers=max(1, jobs)) as pool:
-            for future in as_completed([pool.submit(run, s) for s in todo]):
-                name, rc, secs = future.result()
-                finished.append(secs)
-                state = "ok" if rc == 0 else f"FAILED (exit {rc}, log in {log_dir})"
-                print(f"  [{len(finished)}/{len(todo)}] {name}: {state} in {secs / 60:.1f} min", flush=True)
-                status[name] = rc
+        for future in as_completed([pool.submit(run, s) for s in todo]):
+            name, rc, secs = future.result()
+            finished.append(secs)
+            state = "ok" if rc == 0 else f"FAILED (exit {rc}, log in {log_dir})"
+            print(f"  [{len(finished)}/{len(todo)}] {name}: {state} in {secs / 60:.1f} min", flush=True)
+            status[name] = rc
+    except KeyboardInterrupt:
+        print("  interrupted: queued runs cancelled; re-run the script to resume", flush=True)
+        raise
     finally:
         stop.set()
+        pool.shutdown(wait=True, cancel_futures=True)
     return status
 
 

@@ -8,8 +8,9 @@ Run through ``bash reproduce/table1_dvgo_replica.sh``. Environment:
   DEVICE         auto | cpu | cuda (default auto)
   JOBS           runs at a time with the local launcher (default: 2 on a CPU-only machine, else 1)
   LAUNCHER       local | ray
-  RUNS_DIR       default runs/s3im/table1_dvgo_replica
-  RESULTS_DIR    default results/s3im
+  RUNS_DIR       default runs/s3im/table1_dvgo_replica/<synthetic|real>-<profile>; a finished run there is
+                 reused only if it was made with the same settings (else the script stops and says so)
+  RESULTS_DIR    default results/s3im for all 8 scenes, RUNS_DIR/results for a subset of SCENES
 Extra command-line arguments are passed to every run as config overrides (key=value).
 
 Writes RESULTS_DIR/table1_dvgo_replica.{md,json} (ours beside the paper's Table 1, claim checks,
@@ -64,13 +65,28 @@ def main(argv: list[str]) -> int:
     cuda = device.startswith("cuda") or (device == "auto" and torch.cuda.is_available())
     jobs = int(os.environ.get("JOBS", "1" if cuda else "2"))
     launcher = os.environ.get("LAUNCHER", "local")
-    runs_dir = Path(os.environ.get("RUNS_DIR", "runs/s3im/" + STEM))
-    results_dir = Path(os.environ.get("RESULTS_DIR", "results/s3im"))
-    overrides = [a for a in argv if "=" in a]
+    bad = [a for a in argv if "=" not in a or a.startswith("-")]
+    if bad:
+        raise SystemExit(
+            f"unexpected argument(s) {bad}: pass config overrides as key=value; "
+            "PROFILE, SCENES, DEVICE, JOBS are environment variables"
+        )
+    overrides = list(argv)
     cfg = load_config(PRESET, profile, None, overrides)  # validates the overrides before anything runs
 
+    from common.data.synthetic import is_synthetic
+
+    data_source = "synthetic" if not real_root or is_synthetic(real_root) else "real"
+    # runs of different data or profiles never share a directory (a finished run is only reused as is)
+    runs_dir = Path(os.environ.get("RUNS_DIR", f"runs/s3im/{STEM}/{data_source}-{profile}"))
+    # a subset of the scenes is a taste, not the table: it does not overwrite the committed results
+    default_results = "results/s3im" if set(scenes) == set(SCENES) else str(runs_dir / "results")
+    results_dir = Path(os.environ.get("RESULTS_DIR", default_results))
+
     if real_root:
-        data_source, dataset = "real", f"Replica (MonoSDF layout) at {real_root}"
+        dataset = f"Replica (MonoSDF layout) at {real_root}"
+        if data_source == "synthetic":
+            dataset = f"SYNTHETIC scenes written by common.data.synthetic at {real_root}"
         for s in scenes:
             if not (Path(real_root) / s / "meta_data.json").is_file():
                 raise SystemExit(f"REPLICA_ROOT={real_root}: {s}/meta_data.json not found (MonoSDF layout expected)")
@@ -78,7 +94,6 @@ def main(argv: list[str]) -> int:
     else:
         from common.data.synthetic import ensure_dataset
 
-        data_source = "synthetic"
         res = cfg.data.synthetic_res
         t0 = time.time()
         print(f"Preparing the synthetic Replica-like embedded default ({res}x{res}, 8 scenes; cached)...", flush=True)
@@ -198,7 +213,7 @@ def write_results(scenes, runs_dir: Path, results_dir: Path, data_source, datase
         notes.append(f"LPIPS conventions: {lpips_info}.")
     if len(scenes) < len(SCENES):
         notes.append(f"Only {len(scenes)} of 8 scenes were run; our mean is over those, the paper's over all 8.")
-    prov = Provenance.collect(data_source, dataset, profile, extra={"runs_dir": str(runs_dir)})
+    prov = Provenance.collect(data_source, dataset, profile, device=runs_device(), extra={"runs_dir": str(runs_dir)})
     md, js = write_table(
         results_dir / STEM,
         paper="s3im",
@@ -230,6 +245,13 @@ def write_results(scenes, runs_dir: Path, results_dir: Path, data_source, datase
             title="first test view of each scene",
         )
         print(f"Wrote {path}")
+
+
+def runs_device() -> str | None:
+    """Provenance device of the runs: the CPU when DEVICE=cpu on a machine with a GPU; None = this machine's."""
+    if torch.cuda.is_available() and os.environ.get("DEVICE", "auto") == "cpu":
+        return f"cpu: {os.cpu_count()} cores"
+    return None
 
 
 def render_row(runs_dir: Path, scene: str):

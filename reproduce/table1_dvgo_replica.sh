@@ -7,7 +7,7 @@
 #       `paper` profile; without it the synthetic 8-scene Replica-like set is generated once (cached
 #       in data_cache/) and the `quick` profile runs (about 15 min on a 2-core CPU).
 # Overrides: PROFILE=paper|quick|smoke  SCENES="scan1 scan2"  DEVICE=cpu|cuda  JOBS=N (parallel local runs)
-#            LAUNCHER=local|ray  RUNS_DIR=runs/s3im/table1_dvgo_replica  RESULTS_DIR=results/s3im
+#            LAUNCHER=local|ray  RUNS_DIR=...  RESULTS_DIR=...  (see reproduce/s3im_table1.py)
 # Re-running skips finished runs and resumes interrupted ones from their last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."

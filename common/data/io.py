@@ -138,8 +138,7 @@ def atomic_write_bytes(path: str | Path, data: bytes) -> None:
 
 
 def write_png(path: str | Path, img: np.ndarray) -> None:
-    """Write uint8/uint16 arrays as is, float arrays in [0, 1] as 8-bit PNG (deterministic bytes)."""
+    """Write uint8/uint16 arrays as is, float arrays in [0, 1] as 8-bit PNG (deterministic bytes, atomically)."""
     if np.issubdtype(img.dtype, np.floating):
         img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
-    Path(path).parent.mkdir(parents=True, exist_ok=True)
-    iio.imwrite(path, img, extension=".png")
+    atomic_write_bytes(path, iio.imwrite("<bytes>", img, extension=".png"))

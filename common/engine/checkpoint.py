@@ -81,7 +81,10 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
 
 
 def prune_checkpoints(directory: str | Path, keep_last: int | None) -> list[Path]:
-    """Delete all but the newest ``keep_last`` checkpoints (None keeps all); returns the deleted paths."""
+    """Delete all but the newest ``keep_last`` checkpoints (None keeps all) and any temporary file left by
+    a save that was killed (``.step-*.pt.*.tmp``); returns the deleted checkpoint paths."""
+    for tmp in Path(directory).glob(".step-*.tmp"):
+        tmp.unlink(missing_ok=True)
     if keep_last is None:
         return []
     if keep_last < 1:

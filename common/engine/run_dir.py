@@ -82,7 +82,7 @@ def environment(seed: int | None = None) -> dict[str, Any]:
         "platform": platform.platform(),
         "seed": seed,
         "command": [sys.executable, *sys.argv],
-        "start_time": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "start_time": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
 
 
@@ -164,7 +164,7 @@ class RunDir:
 
     def mark_finished(self, summary: Mapping[str, Any]) -> None:
         """Write done.json: the final summary plus the finish time."""
-        end = datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+        end = datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
         self.write_json("done.json", {**summary, "end_time": end})
 
     def clear_finished(self) -> None:

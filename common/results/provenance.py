@@ -9,7 +9,7 @@ import shlex
 import subprocess
 import sys
 from dataclasses import asdict, dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -78,7 +78,7 @@ class Provenance:
             device=device or describe_device(),
             git_commit=commit,
             git_dirty=dirty,
-            date=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+            date=datetime.now(UTC).isoformat(timespec="seconds"),
             command=command if command is not None else shlex.join([sys.executable, *sys.argv]),
             torch_version=_torch_version(),
             python_version=platform.python_version(),

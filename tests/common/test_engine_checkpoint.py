@@ -112,3 +112,11 @@ def test_load_errors_are_one_clear_line(tmp_path):
 
 class _Opaque:
     pass
+
+
+def test_prune_removes_temporaries_of_killed_saves(tmp_path):
+    save_checkpoint(checkpoint_path(tmp_path, 1), {"step": 1})
+    orphan = tmp_path / ".step-000000002.pt.abc123.tmp"
+    orphan.write_bytes(b"partial")
+    prune_checkpoints(tmp_path, keep_last=2)
+    assert not orphan.exists() and [p.name for p in list_checkpoints(tmp_path)] == ["step-000000001.pt"]

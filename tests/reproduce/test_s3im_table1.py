@@ -40,9 +40,13 @@ def test_table1_smoke_writes_results_and_skips_finished_runs(table_env, capsys):
     capsys.readouterr()
     assert s3im_table1.main(overrides) == 0  # re-running skips the finished runs
     assert capsys.readouterr().out.count("[skip]") == 2
+    with pytest.raises(SystemExit, match="other settings"):  # never reuse runs made with other settings
+        s3im_table1.main([*overrides, "train.iters=4"])
 
 
-def test_unknown_scene_is_rejected(table_env, monkeypatch):
+def test_unknown_scene_and_flags_are_rejected(table_env, monkeypatch):
+    with pytest.raises(SystemExit, match="--profile"):
+        s3im_table1.main(["--profile", "smoke"])
     monkeypatch.setenv("SCENES", "scan9")
     with pytest.raises(SystemExit, match="scan9"):
         s3im_table1.main([])
