@@ -15,7 +15,7 @@ import torch
 from common.config import load_config
 from common.data import load_scene
 from common.data.synthetic import ensure_dataset
-from common.rays import RaySampler, rays_from_scene
+from common.rays import RayBank, RaySampler
 from s3im.models.dvgo import build_model
 
 
@@ -26,10 +26,8 @@ def make_dvgo_step(n_rays: int, device: str, warmup: int = 30):
     cfg = load_config("s3im/configs/dvgo_replica.yaml", "quick", overrides=["model.pg_scale=[]"])
     scene = load_scene("replica_monosdf", root)
     torch.manual_seed(0)
-    rays = rays_from_scene(scene, "train", device)
-    model = build_model(
-        cfg.model.to_dict(), rays.origins, rays.directions * rays.dir_norm[:, None], scene.near, scene.far, device
-    )
+    rays = RayBank(scene, "train", device)
+    model = build_model(cfg.model.to_dict(), rays, scene.near, scene.far, device)
     optimizer = model.configure_optimizer((0.9, 0.99), 1e-8)
     sampler = RaySampler(rays, n_rays)
     generator = torch.Generator().manual_seed(0)

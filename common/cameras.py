@@ -8,7 +8,8 @@ coordinates to these continuous pixel coordinates: (x', y') = (fx x / z + cx, fy
 
 Small-matrix helpers (convention flips, intrinsics, ``look_at``, pose normalisation) return the
 type they were given (numpy array or torch tensor). Ray generation and projection are torch
-functions (numpy inputs are converted); they follow the device and dtype of ``c2w``.
+functions (numpy inputs are converted); they follow the device and dtype of ``c2w``. The numpy-only
+pieces (the `Normalization` similarity, ``decompose_projection``) live in `common.geometry`.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import math
 import numpy as np
 import torch
 
-from common.data.scene import Normalization
+from common.geometry import Normalization
 
 _GL_TO_CV = (1.0, -1.0, -1.0)
 

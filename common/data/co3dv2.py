@@ -53,10 +53,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from common.data.blender import read_json, read_views, resize_K
+from common.data.checks import check_intrinsics, check_rotation
 from common.data.errors import DataFormatError
-from common.data.io import read_mask, read_uint, resize
+from common.data.io import read_json, read_mask, read_uint16, resize
 from common.data.scene import SceneData
+from common.data.views import read_views, resize_K
 
 FLIP_XY = np.diag([-1.0, -1.0, 1.0])
 FORMATS = ("ndc_isotropic", "ndc_norm_image_bounds")
@@ -141,8 +142,6 @@ def _camera(ann: dict, path: Path, where: str) -> tuple[np.ndarray, np.ndarray, 
         raise DataFormatError(path, f"{where}: image.size = {size.tolist()}", "[H, W] positive integers")
     H, W = int(size[0]), int(size[1])
     R = _array(vp.get("R"), (3, 3), path, f"{where}: viewpoint.R")
-    if not np.allclose(R.T @ R, np.eye(3), atol=1e-4) or np.linalg.det(R) < 0:
-        raise DataFormatError(path, f"{where}: viewpoint.R is not a rotation", "an orthonormal 3x3 with det +1")
     T = _array(vp.get("T"), (3,), path, f"{where}: viewpoint.T")
     focal = _array(vp.get("focal_length"), (2,), path, f"{where}: viewpoint.focal_length")
     principal = _array(vp.get("principal_point"), (2,), path, f"{where}: viewpoint.principal_point")
@@ -151,15 +150,16 @@ def _camera(ann: dict, path: Path, where: str) -> tuple[np.ndarray, np.ndarray, 
         raise DataFormatError(path, f"{where}: intrinsics_format = {fmt!r}", f"one of {FORMATS}")
     if np.any(focal <= 0):
         raise DataFormatError(path, f"{where}: focal_length = {focal.tolist()}", "positive NDC focal lengths")
-    return ndc_to_pixels(focal, principal, H, W, fmt), pytorch3d_to_c2w(R, T), (H, W), fmt
+    K, c2w = ndc_to_pixels(focal, principal, H, W, fmt), pytorch3d_to_c2w(R, T)
+    check_intrinsics(K, path, f"{where}: viewpoint")
+    check_rotation(c2w, path, f"{where}: viewpoint.R")
+    return K, c2w, (H, W), fmt
 
 
 def read_co3d_depth(path: Path, scale_adjustment: float) -> np.ndarray:
     """[H, W] float32 depth from a CO3D depth PNG (uint16 holding float16 bits) times ``scale_adjustment``."""
-    raw = read_uint(path)
-    if raw.dtype.itemsize < 2 or raw.min() < 0 or raw.max() > 65535:
-        raise DataFormatError(path, f"depth PNG of dtype {raw.dtype}", "a 16-bit PNG holding float16 values")
-    depth = raw.astype(np.uint16).view(np.float16).astype(np.float32) * np.float32(scale_adjustment)
+    raw = read_uint16(path)
+    depth = raw.view(np.float16).astype(np.float32) * np.float32(scale_adjustment)
     depth[~np.isfinite(depth)] = 0.0
     return depth
 

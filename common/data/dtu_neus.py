@@ -16,7 +16,9 @@ missing is an error).
 Cameras, as NeuS / IDR ``load_K_Rt_from_P``: P = world_mat @ scale_mat (pixels from NORMALISED
 coordinates), decomposed as P[:3, :3] = K R (RQ decomposition, signs fixed so diag(K) > 0 and
 det(R) = +1, P negated first if det(P[:3, :3]) < 0), K /= K[2, 2], camera centre c = -P[:3, :3]^-1 P[:3, 3],
-c2w = [[R^T, c], [0, 1]] (already OpenCV: x right, y down, z forward). Returned poses are in the
+c2w = [[R^T, c], [0, 1]] (already OpenCV: x right, y down, z forward); see
+`common.geometry.decompose_projection`. A P with a singular 3x3 block, or whose decomposition is not a valid
+pinhole camera, is refused naming the view (`common.data.checks.projection_camera`). Returned poses are in the
 normalised frame where the object lies in the unit sphere; ``normalization`` records scale_mat
 (world = s * x_n + t, i.e. ``Normalization(scale=1/s, center=t)``). Every view must share scale_mat.
 NeuS casts pixel (i, j)'s ray through the integer point (i, j); this project casts it through the
@@ -37,35 +39,15 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 
-from common.data.blender import IMAGE_EXTENSIONS, read_views, resize_K
+from common.data.checks import projection_camera
 from common.data.errors import DataFormatError
 from common.data.io import as_matrix, read_mask, resize
-from common.data.scene import Normalization, SceneData
+from common.data.scene import SceneData
+from common.data.views import IMAGE_EXTENSIONS, read_views, resize_K
+from common.geometry import Normalization
 
 BBOX = np.array([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0]], dtype=np.float32)
-
-
-def decompose_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """P [3, 4] (or [4, 4]) = K [R | t] up to scale -> (K [3, 3] with K[2, 2] = 1, c2w [4, 4] OpenCV).
-
-    The RQ decomposition ``P[:3, :3] = K R`` (K upper triangular with a positive diagonal, R a rotation)
-    and the camera centre ``c = -P[:3, :3]^-1 P[:3, 3]`` (the null vector of P); c2w = [[R^T, c], [0, 1]].
-    Equals cv2.decomposeProjectionMatrix followed by IDR's K /= K[2, 2] whenever cv2 returns a K with a
-    positive diagonal (as it does for DTU).
-    """
-    P = np.asarray(P, dtype=np.float64)[:3, :4]
-    M, p4 = P[:, :3], P[:, 3]
-    if np.linalg.det(M) < 0:
-        M, p4 = -M, -p4
-    K, R = scipy.linalg.rq(M)
-    signs = np.sign(np.diag(K))
-    K, R = K * signs[None, :], R * signs[:, None]
-    c2w = np.eye(4)
-    c2w[:3, :3] = R.T
-    c2w[:3, 3] = -np.linalg.solve(M, p4)
-    return K / K[2, 2], c2w
 
 
 def _numbered(files: list[Path]) -> dict[int, Path]:
@@ -127,7 +109,7 @@ def load(
             scale_ref = (s, t, n, scale_mat)
         elif not (np.isclose(s, scale_ref[0], rtol=1e-6) and np.allclose(t, scale_ref[1], rtol=1e-6, atol=1e-9 * s)):
             raise DataFormatError(npz, f"scale_mat_{n} differs from scale_mat_{scale_ref[2]}", "one scale_mat")
-        K, c2w = decompose_projection(world[:3, :4] @ scale_mat)
+        K, c2w = projection_camera(world[:3, :4] @ scale_mat, npz, f"view {n} (world_mat_{n} @ scale_mat_{n})")
         Ks.append(K)
         c2ws.append(c2w)
     paths = [files[n] for n in numbers]

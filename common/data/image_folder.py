@@ -26,10 +26,10 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import image_size, scaled_size
 from common.data.errors import DataFormatError
-from common.data.io import read_rgb, resize
+from common.data.io import image_size
 from common.data.scene import SceneData
+from common.data.views import ViewReader, scaled_size
 
 FOV_DEGREES = 12.0
 NEAR, FAR, HALF_BOX = 0.88, 1.12, 0.12
@@ -41,14 +41,6 @@ def center_square(img: np.ndarray, fraction: float) -> np.ndarray:
     s = max(1, round(fraction * min(h, w)))
     top, left = (h - s) // 2, (w - s) // 2
     return img[top : top + s, left : left + s]
-
-
-def _prepare(paths: tuple[str, ...], size: int | None, crop_fraction: float, out_hw: tuple[int, int], i: int):
-    """[h, w, 3] float32 image ``i``: optional centre square crop, then resize to ``out_hw``."""
-    img = read_rgb(paths[i])
-    if size is not None:
-        img = center_square(img, crop_fraction)
-    return resize(img, *out_hw).astype(np.float32)
 
 
 def load(
@@ -88,7 +80,8 @@ def load(
     else:
         full_hw = (size, size)
     hw = scaled_size(*full_hw, downscale, root)
-    loader = partial(_prepare, tuple(str(p) for p in paths), size, crop_fraction, hw)
+    crop = None if size is None else partial(center_square, fraction=crop_fraction)
+    loader = ViewReader(paths, hw, full_hw if size is None else None, prepare=crop)
     images = None if lazy else np.stack([loader(i) for i in range(len(paths))])
     focal = 0.5 * hw[1] / math.tan(0.5 * math.radians(fov_degrees))
     K = np.array([[focal, 0.0, hw[1] / 2.0], [0.0, focal, hw[0] / 2.0], [0.0, 0.0, 1.0]], dtype=np.float32)

@@ -1,10 +1,11 @@
-"""Image and text I/O shared by the loaders and the synthetic generator (imageio / PIL).
+"""Image, JSON and text I/O shared by the loaders and the synthetic generator (imageio / PIL).
 
 Every reader raises DataFormatError naming the file when it is missing or unreadable.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -72,6 +73,42 @@ def read_uint(path: str | Path) -> np.ndarray:
     if not np.issubdtype(img.dtype, np.integer):
         raise DataFormatError(path, f"image dtype {img.dtype}", "an integer (8/16-bit) PNG")
     return img
+
+
+def read_uint16(path: str | Path) -> np.ndarray:
+    """Single-channel 16-bit PNG [H, W] uint16 (depth in mm or scaled metres); 8-bit or colour images are refused."""
+    img = _read(path)
+    if img.dtype != np.uint16 or img.ndim != 2:
+        kind = f"{img.dtype.itemsize * 8}-bit" + (f" {img.shape[-1]}-channel" if img.ndim == 3 else " grey")
+        raise DataFormatError(path, f"{kind} image of shape {img.shape}", "a single-channel 16-bit PNG (depth map)")
+    return img
+
+
+def image_size(path: str | Path) -> tuple[int, int]:
+    """(H, W) of an image file, read from its header only."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file not found", "an image file")
+    try:
+        with Image.open(path) as im:
+            w, h = im.size
+    except Exception as exc:  # PIL raises many types for corrupt files
+        raise DataFormatError(path, f"unreadable image ({type(exc).__name__})", "a PNG/JPEG image") from exc
+    return int(h), int(w)
+
+
+def read_json(path: str | Path) -> dict:
+    """Parse a JSON object file; DataFormatError naming the file when missing or malformed."""
+    path = Path(path)
+    if not path.is_file():
+        raise DataFormatError(path, "file not found", "a JSON file")
+    try:
+        data = json.loads(path.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise DataFormatError(path, f"invalid JSON ({exc})", "a JSON object") from exc
+    if not isinstance(data, dict):
+        raise DataFormatError(path, f"top level is {type(data).__name__}", "a JSON object")
+    return data
 
 
 def resize(img: np.ndarray, height: int, width: int, nearest: bool = False) -> np.ndarray:

@@ -53,12 +53,13 @@ import zipfile
 from pathlib import Path
 
 import numpy as np
-import scipy.linalg
 
-from common.data.blender import read_json, read_views, resize_K
+from common.data.checks import as_number, check_intrinsics, check_rotation, projection_camera
 from common.data.errors import DataFormatError
-from common.data.io import as_matrix, resize
-from common.data.scene import Normalization, SceneData
+from common.data.io import as_matrix, read_json, resize
+from common.data.scene import SceneData
+from common.data.views import read_views, resize_K
+from common.geometry import Normalization
 
 REPLICA_SCENES = {
     "room0": "scan1",
@@ -81,26 +82,6 @@ def scene_dir(root: Path, scene: str | None) -> Path:
         if (root / name).is_dir():
             return root / name
     raise DataFormatError(root / REPLICA_SCENES.get(scene, scene), f"scene '{scene}' not found", "a scene directory")
-
-
-def decompose_projection(P: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Split a 3x4 (or 4x4) projection P = s K [R | -R c] into K [3, 3] (K[2, 2] = 1) and c2w [4, 4].
-
-    RQ decomposition of the left 3x3 block M = K R (scipy.linalg.rq), with signs fixed so that diag(K) > 0 and
-    det(R) = +1 (P is first negated when det(M) < 0); the camera centre is c = -M^-1 p4. c2w = [[R^T, c], [0, 1]].
-    Same result as IDR / NeuS ``load_K_Rt_from_P`` (cv2.decomposeProjectionMatrix), without OpenCV.
-    """
-    P = np.asarray(P, dtype=np.float64)[:3, :4]
-    M, p4 = P[:, :3], P[:, 3]
-    if np.linalg.det(M) < 0:
-        M, p4 = -M, -p4
-    K, R = scipy.linalg.rq(M)
-    D = np.diag(np.sign(np.diag(K)))
-    K, R = K @ D, D @ R
-    c2w = np.eye(4)
-    c2w[:3, :3] = R.T
-    c2w[:3, 3] = -np.linalg.solve(M, p4)
-    return K / K[2, 2], c2w
 
 
 def crop_resize_intrinsics(K: np.ndarray, original_size: tuple[int, int], size: tuple[int, int]) -> np.ndarray:
@@ -142,7 +123,7 @@ def _from_meta(sdir: Path) -> dict:
     path = sdir / "meta_data.json"
     meta = read_json(path)
     try:
-        H, W = int(meta["height"]), int(meta["width"])
+        H, W = meta["height"], meta["width"]
         frames = list(meta["frames"])
         box = meta["scene_box"]
         near, far = float(box["near"]), float(box["far"])
@@ -153,6 +134,10 @@ def _from_meta(sdir: Path) -> dict:
         ) from exc
     if not frames:
         raise DataFormatError(path, "'frames' is empty", "at least one frame")
+    H, W = as_number(H, path, "height"), as_number(W, path, "width")
+    if H != int(H) or W != int(W) or H < 1 or W < 1:
+        raise DataFormatError(path, f"height, width = {H:g}, {W:g}", "positive integers")
+    H, W = int(H), int(W)
     if aabb.shape != (2, 3) or not np.all(aabb[0] < aabb[1]):
         raise DataFormatError(path, f"scene_box.aabb = {aabb.tolist()}", "[[xmin, ymin, zmin], [xmax, ymax, zmax]]")
     paths, K, c2w, depth_paths, normal_paths = [], [], [], [], []
@@ -162,8 +147,11 @@ def _from_meta(sdir: Path) -> dict:
                 path, f"frame {i} has no 'rgb_path'", "frames[i] = {rgb_path, camtoworld, intrinsics}"
             )
         paths.append(sdir / fr["rgb_path"])
-        c2w.append(as_matrix(fr.get("camtoworld"), path, f"frames[{i}].camtoworld"))
-        K.append(as_matrix(fr.get("intrinsics"), path, f"frames[{i}].intrinsics")[:3, :3])
+        where = f"frame {i} ({fr['rgb_path']})"
+        c2w.append(as_matrix(fr.get("camtoworld"), path, f"{where}: camtoworld"))
+        check_rotation(c2w[-1], path, f"{where}: camtoworld")
+        K.append(as_matrix(fr.get("intrinsics"), path, f"{where}: intrinsics")[:3, :3])
+        check_intrinsics(K[-1], path, f"{where}: intrinsics")
         depth_paths.append(sdir / fr["mono_depth_path"] if "mono_depth_path" in fr else None)
         normal_paths.append(sdir / fr["mono_normal_path"] if "mono_normal_path" in fr else None)
     worldtogt = as_matrix(meta["worldtogt"], path, "worldtogt") if "worldtogt" in meta else np.eye(4)
@@ -201,7 +189,7 @@ def _from_npz(sdir: Path, original_size: tuple[int, int] | None) -> dict:
         world = as_matrix(cams[f"world_mat_{i}"], path, f"world_mat_{i}")
         scale = as_matrix(cams[f"scale_mat_{i}"], path, f"scale_mat_{i}")
         scale0 = scale if scale0 is None else scale0
-        k, pose = decompose_projection(world @ scale)
+        k, pose = projection_camera(world @ scale, path, f"frame {i} (world_mat_{i} @ scale_mat_{i})")
         K.append(k)
         c2w.append(pose)
         paths.append(sdir / f"{i:06d}_rgb.png")

@@ -9,9 +9,12 @@ Layout (``Replica/<scene>``, e.g. ``Replica/room0``)::
                                   directory or its parent
 
 Conventions: ``traj.txt`` poses are OpenCV camera-to-world (NICE-SLAM's own code negates columns 1 and 2 to get its
-OpenGL rays, and MonoSDF's culling script does the same), so they are used as they are. Intrinsics default to
-H=680, W=1200, fx=fy=600, cx=599.5, cy=339.5 (NICE-SLAM's replica.yaml), overridden by cam_params.json, then by the
-``intrinsics`` option; they are the data set's values, used as given. depth is z-depth in metres (0 = invalid).
+OpenGL rays, and MonoSDF's culling script does the same), so they are used as they are; it must hold one pose per
+frame image. Intrinsics default to H=680, W=1200, fx=fy=600, cx=599.5, cy=339.5 (NICE-SLAM's replica.yaml),
+overridden by cam_params.json, then by the ``intrinsics`` option, all in NICE-SLAM's convention. NICE-SLAM casts
+pixel (i, j)'s ray through the integer point (i, j): d = ((i - cx) / fx, (j - cy) / fy, 1); this project casts it
+through the pixel centre (i + 0.5, j + 0.5), so K's principal point is (cx + 0.5, cy + 0.5) to keep NICE-SLAM's rays
+(``extras["camera"]`` keeps the values as the data set gives them). depth is z-depth in metres (0 = invalid).
 
 Bounds: near = 0.01; far = 1.1 x the largest valid depth of the loaded views (without depth: the largest distance
 between camera centres + 1 m); bbox = min / max of the back-projected valid depth pixels (every 8th pixel), or the
@@ -28,51 +31,65 @@ Options:
 
 from __future__ import annotations
 
-import json
 import re
 from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import read_views, resize_K
+from common.data.checks import as_number, check_intrinsics, check_pose_count, check_rotation
 from common.data.errors import DataFormatError
-from common.data.io import read_matrix, read_uint, resize
+from common.data.io import read_json, read_matrix, read_uint16, resize
 from common.data.scene import SceneData
+from common.data.views import read_views, resize_K
 
 DEFAULT_CAMERA = {"w": 1200, "h": 680, "fx": 600.0, "fy": 600.0, "cx": 599.5, "cy": 339.5, "scale": 6553.5}
 
 
 def camera_params(sdir: Path, overrides: dict | None = None) -> dict:
-    """Camera dict (w, h, fx, fy, cx, cy, scale): defaults < cam_params.json (scene dir, then parent) < overrides."""
-    cam = dict(DEFAULT_CAMERA)
+    """Camera dict (w, h, fx, fy, cx, cy, scale): defaults < cam_params.json (scene dir, then parent) < overrides.
+
+    Values in NICE-SLAM's convention (principal point in integer pixel coordinates). Every value must be a number
+    (JSON ``true`` is refused), w and h positive integers, scale > 0, fx and fy > 0; errors name cam_params.json,
+    or the scene directory for the ``intrinsics`` option.
+    """
+    cam, source = dict(DEFAULT_CAMERA), {k: sdir for k in DEFAULT_CAMERA}
     for path in (sdir / "cam_params.json", sdir.parent / "cam_params.json"):
         if path.is_file():
-            try:
-                block = json.loads(path.read_text())["camera"]
-                cam.update({k: float(block[k]) for k in DEFAULT_CAMERA if k in block})
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError, ValueError) as exc:
-                raise DataFormatError(
-                    path, f"malformed camera parameters ({exc!r})", '{"camera": {"w", "h", "fx", "fy", "cx", "cy"}}'
-                ) from exc
+            block = read_json(path).get("camera")
+            if not isinstance(block, dict):
+                raise DataFormatError(path, "no 'camera' object", '{"camera": {"w", "h", "fx", "fy", "cx", "cy"}}')
+            for k in DEFAULT_CAMERA:
+                if k in block:
+                    cam[k], source[k] = as_number(block[k], path, f"camera.{k}"), path
             break
     unknown = set(overrides or {}) - set(DEFAULT_CAMERA)
     if unknown:
         raise DataFormatError(
             sdir, f"unknown intrinsics keys {sorted(unknown)}", f"keys among {sorted(DEFAULT_CAMERA)}"
         )
-    cam.update({k: float(v) for k, v in (overrides or {}).items()})
-    cam["w"], cam["h"] = int(cam["w"]), int(cam["h"])
+    for k, v in (overrides or {}).items():
+        cam[k], source[k] = as_number(v, sdir, f"intrinsics option '{k}'"), sdir
+    for k in ("w", "h"):
+        if cam[k] != int(cam[k]) or cam[k] < 1:
+            raise DataFormatError(source[k], f"camera.{k} = {cam[k]:g}", "a positive integer image size")
+        cam[k] = int(cam[k])
+    if not cam["scale"] > 0:
+        raise DataFormatError(source["scale"], f"camera.scale = {cam['scale']:g}", "a positive depth scale")
+    K = np.array([[cam["fx"], 0.0, cam["cx"]], [0.0, cam["fy"], cam["cy"]], [0.0, 0.0, 1.0]])
+    check_intrinsics(K, source["fx"] if cam["fx"] <= 0 else source["fy"], "camera")
     return cam
 
 
 def read_trajectory(path: Path) -> np.ndarray:
-    """[N, 4, 4] camera-to-world matrices from a text file with 16 numbers per line."""
+    """[N, 4, 4] rigid camera-to-world matrices from a text file with 16 numbers per line (line k = frame k)."""
     traj = read_matrix(path)
     if traj.ndim != 2 or traj.shape[1] != 16:
         raise DataFormatError(path, f"has lines of {traj.shape[-1]} numbers", "16 numbers (a 4x4 c2w) per line")
     traj = traj.reshape(-1, 4, 4)
-    if not np.allclose(traj[:, 3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
-        raise DataFormatError(path, "a matrix has last row other than [0, 0, 0, 1]", "4x4 camera-to-world matrices")
+    for k, pose in enumerate(traj):
+        if not np.allclose(pose[3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
+            raise DataFormatError(path, f"frame {k} (line {k + 1}): last row is {pose[3].tolist()}", "[0, 0, 0, 1]")
+        check_rotation(pose, path, f"frame {k} (line {k + 1})")
     return traj
 
 
@@ -125,6 +142,7 @@ def load(
     if not rgb:
         raise DataFormatError(sdir / "results", "no frame*.jpg images", "results/frame000000.jpg, ...")
     traj = read_trajectory(sdir / "traj.txt")
+    check_pose_count(len(traj), len(rgb), sdir / "traj.txt", "results/frame*.jpg")
     numbers = [_frame_number(p) for p in rgb]
     if max(numbers) >= len(traj):
         raise DataFormatError(
@@ -134,14 +152,14 @@ def load(
     rgb, numbers = [rgb[i] for i in keep], [numbers[i] for i in keep]
     c2w = traj[numbers]
     images, _, loader, full_hw, hw = read_views(rgb, (cam["h"], cam["w"]), downscale, lazy)
-    K0 = np.array([[cam["fx"], 0.0, cam["cx"]], [0.0, cam["fy"], cam["cy"]], [0.0, 0.0, 1.0]])
+    K0 = np.array([[cam["fx"], 0.0, cam["cx"] + 0.5], [0.0, cam["fy"], cam["cy"] + 0.5], [0.0, 0.0, 1.0]])
     K = np.repeat(resize_K(K0, full_hw, hw)[None], len(rgb), axis=0)
     depth_maps = None
     if depth:
         maps = []
         for k in numbers:
             path = sdir / "results" / f"depth{k:06d}.png"
-            d = read_uint(path)
+            d = read_uint16(path)
             if d.shape != full_hw:
                 raise DataFormatError(path, f"depth is {d.shape[0]}x{d.shape[1]}", f"{full_hw[0]}x{full_hw[1]} (HxW)")
             maps.append(resize(d, *hw, nearest=True).astype(np.float32) / np.float32(cam["scale"]))

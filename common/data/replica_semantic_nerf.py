@@ -7,6 +7,7 @@ Layout (``<scene>/Sequence_1``; ``root`` may be the sequence, the scene or, with
     semantic_class/semantic_class_<i>.png    class id per pixel (0 = void in Semantic-NeRF's Replica renders)
     semantic_instance/semantic_instance_<i>.png  instance id per pixel
     traj_w_c.txt                             line i = T_wc of frame i: 16 floats, row-major 4x4, OpenCV axes
+                                             (exactly one line per rgb image)
     info_semantic.json (optional)            Replica's {"classes": [{"id", "name"}, ...]} (sequence, scene or parent)
 
 Conventions:
@@ -35,16 +36,16 @@ from __future__ import annotations
 import json
 import math
 import re
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import image_size
+from common.data.checks import check_pose_count
 from common.data.errors import DataFormatError
-from common.data.io import read_rgb, read_uint, resize
+from common.data.io import image_size, read_rgb, read_uint, read_uint16, resize
 from common.data.replica_nice_slam import camera_bounds, depth_bounds, read_trajectory
 from common.data.scene import SceneData
+from common.data.views import ViewReader
 
 NEAR, FAR = 0.1, 10.0
 HFOV_DEG = 90.0
@@ -88,19 +89,17 @@ def _class_names(seq: Path) -> dict[int, str] | None:
     return None
 
 
-def _read_image(paths: tuple[str, ...], hw: tuple[int, int], i: int) -> np.ndarray:
-    return resize(read_rgb(paths[i]), *hw).astype(np.float32)
-
-
-def _per_frame(files: dict[int, Path], frames: list[int], native: tuple[int, int], what: str) -> list | None:
-    """Raw integer maps [H, W] of ``frames`` from ``files`` (None when the folder has none); all must be present."""
+def _per_frame(
+    files: dict[int, Path], frames: list[int], native: tuple[int, int], what: str, read=read_uint
+) -> list | None:
+    """Raw integer maps [H, W] of ``frames`` from ``files`` read by ``read`` (None when the folder has none)."""
     if not files:
         return None
     out = []
     for f in frames:
         if f not in files:
             raise DataFormatError(next(iter(files.values())).parent, f"no {what} image for frame {f}", "one per frame")
-        arr = read_uint(files[f])
+        arr = read(files[f])
         if arr.shape != native:
             raise DataFormatError(files[f], f"is {arr.shape[0]}x{arr.shape[1]}", f"{native[0]}x{native[1]} like rgb")
         out.append(arr)
@@ -137,6 +136,7 @@ def load(
         raise DataFormatError(seq / "rgb", "no rgb_<i>.png images", "rgb/rgb_0.png, rgb/rgb_1.png, ...")
     order = sorted(rgb)
     traj = read_trajectory(seq / "traj_w_c.txt")
+    check_pose_count(len(traj), len(order), seq / "traj_w_c.txt", "rgb/rgb_<i>.png")
     if order[-1] >= len(traj):
         raise DataFormatError(
             seq / "traj_w_c.txt", f"has {len(traj)} poses but frame {order[-1]} exists", "one per frame"
@@ -157,7 +157,7 @@ def load(
         for p in paths:
             if image_size(p) != native:
                 raise DataFormatError(p, f"image is {image_size(p)}", f"{native} (HxW) like the other views")
-        images, loader = None, partial(_read_image, tuple(str(p) for p in paths), hw)
+        images, loader = None, ViewReader(paths, hw, native)
     else:
         imgs = []
         for p in paths:
@@ -168,7 +168,7 @@ def load(
         images, loader = np.stack(imgs).astype(np.float32), None
     c2w = traj[frames]
     K = np.repeat(intrinsics(hw[1], hw[0])[None], len(frames), axis=0)
-    depth = _per_frame(_numbered(seq / "depth", "depth"), frames, native, "depth")
+    depth = _per_frame(_numbered(seq / "depth", "depth"), frames, native, "depth", read_uint16)
     if depth is not None:
         depth = np.stack([resize(d.astype(np.float32) / np.float32(1000.0), *hw) for d in depth])
         bbox, _ = depth_bounds(depth, K, c2w)

@@ -37,16 +37,16 @@ from __future__ import annotations
 
 import csv
 import warnings
-from functools import partial
 from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import image_size, resize_K
+from common.data.checks import check_intrinsics, check_rotation
 from common.data.errors import DataFormatError
-from common.data.io import read_matrix, read_rgb, read_uint, resize
+from common.data.io import image_size, read_matrix, read_rgb, read_uint, read_uint16, resize
 from common.data.replica_nice_slam import camera_bounds, depth_bounds
 from common.data.scene import SceneData
+from common.data.views import ViewReader, resize_K
 
 NEAR, FAR = 0.1, 10.0
 TSV = "scannetv2-labels.combined.tsv"
@@ -93,10 +93,6 @@ def _select(n: int, split: str, frame_step: int, test_every: int) -> tuple[list[
     return views, {"train": [i for i in idx if i % test_every], "test": [i for i in idx if i % test_every == 0]}
 
 
-def _read_image(paths: tuple[str, ...], hw: tuple[int, int], i: int) -> np.ndarray:
-    return resize(read_rgb(paths[i]), *hw).astype(np.float32)
-
-
 def _read_images(paths: list[Path], native: tuple[int, int], hw: tuple[int, int], lazy: bool):
     """(images [N, h, w, 3] or None, lazy loader or None); every image must be ``native`` (H, W)."""
     images = []
@@ -108,17 +104,19 @@ def _read_images(paths: list[Path], native: tuple[int, int], hw: tuple[int, int]
         if not lazy:
             images.append(resize(img, *hw))
     if lazy:
-        return None, partial(_read_image, tuple(str(p) for p in paths), hw)
+        return None, ViewReader(paths, hw, native)
     return np.stack(images).astype(np.float32), None
 
 
-def _maps(folder: Path, frames: list[str], allowed: tuple, hw: tuple[int, int]) -> list[np.ndarray] | None:
-    """Integer maps of ``frames`` in ``folder`` resized (nearest) to ``hw``; None when the folder is absent."""
+def _maps(
+    folder: Path, frames: list[str], allowed: tuple, hw: tuple[int, int], read=read_uint
+) -> list[np.ndarray] | None:
+    """Integer maps of ``frames`` in ``folder`` (read by ``read``) resized (nearest) to ``hw``; None without folder."""
     if not folder.is_dir():
         return None
     out = []
     for f in frames:
-        arr = read_uint(folder / f"{f}.png")
+        arr = read(folder / f"{f}.png")
         if arr.shape not in allowed:
             exp = " or ".join(f"{h}x{w}" for h, w in allowed)
             raise DataFormatError(folder / f"{f}.png", f"is {arr.shape[0]}x{arr.shape[1]}", f"{exp} (HxW)")
@@ -151,6 +149,7 @@ def load(
     for s in stems:
         pose = read_scannet_pose(root / "pose" / f"{s}.txt")
         if np.all(np.isfinite(pose)):
+            check_rotation(pose, root / "pose" / f"{s}.txt", f"frame {s}")
             poses[s] = pose
             valid.append(s)
         else:
@@ -169,6 +168,7 @@ def load(
     hw = (out_hw[0] // downscale, out_hw[1] // downscale)
     images, loader = _read_images(paths, color_hw, hw, lazy)
     K_color = read_matrix(root / "intrinsic" / "intrinsic_color.txt", (4, 4))[:3, :3]
+    check_intrinsics(K_color, root / "intrinsic" / "intrinsic_color.txt")
     if not (0.0 < K_color[0, 2] < color_hw[1] and 0.0 < K_color[1, 2] < color_hw[0]):
         raise DataFormatError(
             root / "intrinsic" / "intrinsic_color.txt",
@@ -181,10 +181,13 @@ def load(
     depth_path = root / "intrinsic" / "intrinsic_depth.txt"
     depth_maps = None
     if depth and (root / "depth").is_dir():
-        depth_hw = read_uint(root / "depth" / f"{frames[0]}.png").shape
-        depth_maps = np.stack(_maps(root / "depth", frames, (depth_hw,), hw)).astype(np.float32) / np.float32(1000.0)
+        depth_hw = read_uint16(root / "depth" / f"{frames[0]}.png").shape
+        maps = _maps(root / "depth", frames, (depth_hw,), hw, read_uint16)
+        depth_maps = np.stack(maps).astype(np.float32) / np.float32(1000.0)
         if depth_path.is_file():
-            extras["K_depth"] = resize_K(read_matrix(depth_path, (4, 4))[:3, :3], depth_hw, hw).astype(np.float32)
+            K_depth = read_matrix(depth_path, (4, 4))[:3, :3]
+            check_intrinsics(K_depth, depth_path)
+            extras["K_depth"] = resize_K(K_depth, depth_hw, hw).astype(np.float32)
         bbox, _ = depth_bounds(depth_maps, K, c2w)
     else:
         bbox, _ = camera_bounds(c2w)

@@ -18,56 +18,11 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 
+from common.data.checks import check_intrinsics, check_rotation
 from common.data.errors import DataFormatError
+from common.geometry import Normalization
 
-
-@dataclass
-class Normalization:
-    """Similarity transform world -> normalised: ``x_n = scale * (x_w - center)``.
-
-    Identity by default (scale 1, center 0). ``inverse_points`` maps normalised points back.
-    """
-
-    scale: float = 1.0
-    center: tuple[float, float, float] = (0.0, 0.0, 0.0)
-
-    def apply_points(self, pts: np.ndarray) -> np.ndarray:
-        """[..., 3] world points -> [..., 3] normalised points."""
-        return (np.asarray(pts, dtype=np.float64) - np.asarray(self.center)) * self.scale
-
-    def inverse_points(self, pts: np.ndarray) -> np.ndarray:
-        """[..., 3] normalised points -> [..., 3] world points."""
-        return np.asarray(pts, dtype=np.float64) / self.scale + np.asarray(self.center)
-
-    def apply_c2w(self, c2w: np.ndarray) -> np.ndarray:
-        """[..., 4, 4] world c2w -> normalised c2w (rotation kept, centre transformed)."""
-        out = np.array(c2w, dtype=np.float64, copy=True)
-        out[..., :3, 3] = self.apply_points(out[..., :3, 3])
-        return out
-
-    def inverse_c2w(self, c2w: np.ndarray) -> np.ndarray:
-        out = np.array(c2w, dtype=np.float64, copy=True)
-        out[..., :3, 3] = self.inverse_points(out[..., :3, 3])
-        return out
-
-    def matrix(self) -> np.ndarray:
-        """4x4 homogeneous matrix of the world -> normalised map."""
-        m = np.eye(4)
-        m[:3, :3] *= self.scale
-        m[:3, 3] = -self.scale * np.asarray(self.center)
-        return m
-
-    def compose(self, inner: Normalization) -> Normalization:
-        """The transform ``self(inner(x))``."""
-        c = np.asarray(inner.center) + np.asarray(self.center) / inner.scale
-        return Normalization(scale=inner.scale * self.scale, center=tuple(float(v) for v in c))
-
-    def to_dict(self) -> dict:
-        return {"scale": float(self.scale), "center": [float(v) for v in self.center]}
-
-    @classmethod
-    def from_dict(cls, d: dict) -> Normalization:
-        return cls(scale=float(d["scale"]), center=tuple(float(v) for v in d["center"]))
+__all__ = ["Normalization", "SceneData"]  # Normalization re-exported: SceneData.normalization holds one
 
 
 @dataclass
@@ -167,7 +122,11 @@ class SceneData:
         )
 
     def validate(self) -> SceneData:
-        """Check shapes, finiteness and ranges; raise DataFormatError naming the root otherwise."""
+        """Check shapes, finiteness and ranges; raise DataFormatError naming the root otherwise.
+
+        Every view's K must be an invertible pinhole matrix (fx, fy > 0) and its c2w rotation a rotation
+        (`common.data.checks`); errors name the view (and its frame id when there is one).
+        """
         n = self.num_views
         src = self.root or self.format
         if self.c2w.shape != (n, 4, 4):
@@ -177,6 +136,10 @@ class SceneData:
         for name, arr in (("c2w", self.c2w), ("K", self.K)):
             if not np.all(np.isfinite(arr)):
                 raise DataFormatError(src, f"{name} has non-finite values", "finite numbers")
+        for i in range(n):
+            where = f"view {i}" + (f" ({self.frame_ids[i]})" if self.frame_ids and i < len(self.frame_ids) else "")
+            check_intrinsics(self.K[i], src, where)
+            check_rotation(self.c2w[i], src, where)
         if self.images is not None and self.images.shape != (n, self.height, self.width, 3):
             raise DataFormatError(
                 src, f"images have shape {self.images.shape}", f"[{n}, {self.height}, {self.width}, 3]"

@@ -23,11 +23,12 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import read_views, resize_K
+from common.data.checks import check_intrinsics
 from common.data.errors import DataFormatError
 from common.data.io import read_matrix
 from common.data.scene import SceneData
 from common.data.tnt_nsvf import inward_near_far, read_pose
+from common.data.views import read_views, resize_K
 
 SPLIT_DIRS = {"train": "train", "test": "test", "validation": "val"}
 NEAR_CLIP_RATIO = 0.02
@@ -39,7 +40,9 @@ def read_K(path: Path) -> np.ndarray:
     if vals.size not in (9, 16):
         raise DataFormatError(path, f"has {vals.size} numbers", "a 4x4 (16 numbers) or 3x3 (9 numbers) K matrix")
     n = 4 if vals.size == 16 else 3
-    return vals.reshape(n, n)[:3, :3]
+    K = vals.reshape(n, n)[:3, :3]
+    check_intrinsics(K, path, f"frame {Path(path).stem}")
+    return K
 
 
 def load(root: Path, downscale: int = 1, lazy: bool = False) -> SceneData:

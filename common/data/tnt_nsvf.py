@@ -27,10 +27,11 @@ from pathlib import Path
 
 import numpy as np
 
-from common.data.blender import read_views, resize_K
+from common.data.checks import check_intrinsics, check_rotation
 from common.data.errors import DataFormatError
 from common.data.io import read_matrix
 from common.data.scene import SceneData
+from common.data.views import read_views, resize_K
 
 SPLIT_OF_PREFIX = {"0": "train", "1": "val", "2": "test"}
 
@@ -48,12 +49,15 @@ def read_intrinsics(path: Path) -> tuple[np.ndarray, tuple[int, int] | None]:
     if not rows or not all(np.isfinite(v) for r in rows for v in r):
         raise DataFormatError(path, "empty or non-finite", expected)
     if len(rows) in (3, 4) and all(len(r) == len(rows) for r in rows):
-        return np.asarray(rows, dtype=np.float64)[:3, :3], None
-    if len(rows[0]) == 4:
+        K, size = np.asarray(rows, dtype=np.float64)[:3, :3], None
+    elif len(rows[0]) == 4:
         f, cx, cy, _ = rows[0]
         size = (int(rows[-1][1]), int(rows[-1][0])) if len(rows) > 1 and len(rows[-1]) == 2 else None
-        return np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]]), size
-    raise DataFormatError(path, f"has {len(rows)} lines of {[len(r) for r in rows]} numbers", expected)
+        K = np.array([[f, 0.0, cx], [0.0, f, cy], [0.0, 0.0, 1.0]])
+    else:
+        raise DataFormatError(path, f"has {len(rows)} lines of {[len(r) for r in rows]} numbers", expected)
+    check_intrinsics(K, path)
+    return K, size
 
 
 def read_bbox(path: Path) -> tuple[np.ndarray, float]:
@@ -68,10 +72,11 @@ def read_bbox(path: Path) -> tuple[np.ndarray, float]:
 
 
 def read_pose(path: Path) -> np.ndarray:
-    """A 4x4 camera-to-world matrix (16 numbers, last row 0 0 0 1)."""
+    """A rigid 4x4 camera-to-world matrix (16 numbers, last row 0 0 0 1; one file per frame)."""
     pose = read_matrix(path, (4, 4))
     if not np.allclose(pose[3], (0.0, 0.0, 0.0, 1.0), atol=1e-6):
         raise DataFormatError(path, f"last row is {pose[3].tolist()}", "a 4x4 camera-to-world matrix")
+    check_rotation(pose, path, f"frame {Path(path).stem}")
     return pose
 
 

@@ -50,10 +50,11 @@ from pathlib import Path
 import numpy as np
 
 from common.cameras import opengl_to_opencv
-from common.data.blender import frames_of, pose_matrix, read_json, read_views, resize_K, resolve_image
+from common.data.checks import as_number, check_intrinsics
 from common.data.errors import DataFormatError
-from common.data.io import read_mask, resize
+from common.data.io import read_json, read_mask, resize
 from common.data.scene import SceneData
+from common.data.views import frames_of, pose_matrix, read_views, resize_K, resolve_image
 
 DISTORTION_NAMES = ("k1", "k2", "p1", "p2", "k3", "k4")
 NGP_DEFAULT_SCALE = 0.33
@@ -64,9 +65,7 @@ def _number(d: dict, key: str, path: Path, where: str, default=None):
     v = d.get(key, default)
     if v is None:
         return None
-    if isinstance(v, bool) or not isinstance(v, (int, float)) or not math.isfinite(v):
-        raise DataFormatError(path, f"{where}: '{key}' = {v!r}", f"a finite number '{key}'")
-    return float(v)
+    return as_number(v, path, f"{where}: '{key}'")
 
 
 def _frame_intrinsics(meta: dict, fr: dict, hw: tuple[int, int], path: Path, where: str):
@@ -85,11 +84,10 @@ def _frame_intrinsics(meta: dict, fr: dict, hw: tuple[int, int], path: Path, whe
     if fx is None:
         raise DataFormatError(path, f"{where}: no focal length", "'fl_x' or 'camera_angle_x' (global or per frame)")
     fy = fx if fy is None else fy
-    if fx <= 0 or fy <= 0:
-        raise DataFormatError(path, f"{where}: focal length ({fx}, {fy})", "positive focal lengths")
     cx, cy = get("cx"), get("cy")
     cx = w / 2.0 if cx is None else cx
     cy = h / 2.0 if cy is None else cy
+    check_intrinsics(np.array([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]]), path, where)
     dist = [get(k) or 0.0 for k in DISTORTION_NAMES]
     return fx, fy, cx, cy, dist
 
@@ -185,7 +183,7 @@ def load(
         masks = np.stack(mask_list)
     Ks, dist = [], []
     for i, fr in enumerate(frames):
-        fx, fy, cx, cy, d = _frame_intrinsics(meta, fr, full_hw, jpath, f"frame {i}")
+        fx, fy, cx, cy, d = _frame_intrinsics(meta, fr, full_hw, jpath, f"frame {i} ({fr['file_path']})")
         Ks.append([[fx, 0.0, cx], [0.0, fy, cy], [0.0, 0.0, 1.0]])
         dist.append(d)
     K = resize_K(np.asarray(Ks, dtype=np.float64), full_hw, hw)

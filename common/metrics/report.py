@@ -1,7 +1,9 @@
 """Per-image PSNR / SSIM / LPIPS of a rendered test split, as a JSON-ready dict with its conventions.
 
 A metric that cannot be computed (LPIPS without its weights) is ``None`` with the reason under
-``"missing"``, never a number.
+``"missing"``, never a number. LPIPS is the requested net when its weights are found, else LPIPS-squeeze
+when that network is found (:func:`common.metrics.lpips.choose_lpips`); ``conventions["lpips"]["label"]``
+says which, and must be shown beside every LPIPS number taken from the report.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ import torch
 from common.data.io import atomic_write_bytes
 from common.metrics.errors import MetricUnavailable
 from common.metrics.image import conventions, psnr, ssim
-from common.metrics.lpips import load_lpips, lpips, lpips_conventions
+from common.metrics.lpips import MIN_SIZE, choose_lpips, load_lpips, lpips, lpips_label
 
 Images = Sequence[np.ndarray] | Sequence[torch.Tensor] | np.ndarray | torch.Tensor
 
@@ -30,15 +32,25 @@ def evaluate_images(
     *,
     backbone_path: str | Path | None = None,
     heads_path: str | Path | None = None,
+    squeeze_path: str | Path | None = None,
+    lpips_fallback: bool = True,
 ) -> dict:
     """Metrics of ``preds`` against ``gts``: sequences of ``[H, W, 3]`` images in [0, 1] (sizes may differ
     between pairs) or ``[B, H, W, 3]`` batches; ``names`` default to "0000", "0001", ...
 
-    Returns ``{"conventions": {"psnr", "ssim", "lpips": {version, net, backbone_file, heads_file} or
-    {"missing": reason}}, "per_image": [{"name", "psnr", "ssim", "lpips"}], "mean": {"psnr", "ssim", "lpips"},
-    "missing": {"lpips": reason} or {}}``. Means are over images (mean of per-image PSNR, as in the NeRF
-    literature). ``lpips_net=None`` skips LPIPS (reported as missing). PSNR of identical images is ``inf``.
-    PSNR/SSIM run on the inputs' device; LPIPS on ``device`` (default: the torch input's device, else CPU).
+    Returns ``{"conventions": {"psnr", "ssim", "lpips"}, "per_image": [{"name", "psnr", "ssim", "lpips"}],
+    "mean": {"psnr", "ssim", "lpips"}, "missing": {"lpips": reason} or {}}``, where ``conventions["lpips"]`` is
+    ``{"version": "0.1", "net_requested", "net", "label", "backbone_file", "heads_file"}`` (plus
+    ``"fallback_reason"`` when ``net`` differs from ``net_requested``; label e.g. "LPIPS-alex" or
+    "LPIPS-squeeze; the paper reports LPIPS-alex", see :func:`common.metrics.lpips.lpips_label`), or
+    ``{"net_requested", "label", "missing": reason}`` when LPIPS cannot be computed (no weights, or an image
+    side below the net's minimum, ``MIN_SIZE``).
+
+    LPIPS net: ``lpips_net`` ("alex" by default, the papers' choice) with ``backbone_path`` / ``heads_path``;
+    when its files are missing and ``lpips_fallback``, LPIPS-squeeze from ``squeeze_path`` or its default
+    locations. ``lpips_net=None`` skips LPIPS (reported as missing). Means are over images (mean of per-image
+    PSNR, as in the NeRF literature). PSNR of identical images is ``inf``. PSNR/SSIM run on the inputs' device;
+    LPIPS on ``device`` (default: the torch input's device, else CPU).
     """
     if len(preds) != len(gts):
         raise ValueError(f"got {len(preds)} predictions but {len(gts)} ground-truth images; expected equal counts")
@@ -47,20 +59,36 @@ def evaluate_images(
         raise ValueError(f"got {len(names)} names for {len(preds)} images; expected one name per image")
 
     missing: dict[str, str] = {}
+    choice = None
     try:
         if lpips_net is None:
             raise MetricUnavailable("LPIPS not requested (lpips_net=None)")
-        lpips_info = lpips_conventions(lpips_net, backbone_path, heads_path)
-        load_lpips(lpips_net, device, backbone_path, heads_path)
+        paths = {"backbone_path": backbone_path, "heads_path": heads_path, "squeeze_path": squeeze_path}
+        choice = choose_lpips(lpips_net, **paths, fallback=lpips_fallback)
+        smallest = min(min(p.shape[0], p.shape[1]) for p in preds) if len(preds) else MIN_SIZE[choice.net]
+        if smallest < MIN_SIZE[choice.net]:
+            raise MetricUnavailable(
+                f"images with a side of {smallest} pixels are too small for LPIPS-{choice.net}; "
+                f"expected sides >= {MIN_SIZE[choice.net]}"
+            )
+        load_lpips(choice.net, device, choice.backbone_file, choice.heads_file)
+        lpips_info = choice.conventions()
     except MetricUnavailable as exc:
+        choice = None
         missing["lpips"] = exc.reason
-        lpips_info = {"missing": exc.reason}
+        lpips_info = {
+            "net_requested": lpips_net,
+            "label": lpips_label({"net_requested": lpips_net}),
+            "missing": exc.reason,
+        }
 
     per_image = []
     for name, pred, gt in zip(names, preds, gts):
         row = {"name": name, "psnr": psnr(pred, gt), "ssim": ssim(pred, gt), "lpips": None}
-        if "lpips" not in missing:
-            row["lpips"] = lpips(pred, gt, lpips_net, device=device, backbone_path=backbone_path, heads_path=heads_path)
+        if choice is not None:
+            row["lpips"] = lpips(
+                pred, gt, choice.net, device=device, backbone_path=choice.backbone_file, heads_path=choice.heads_file
+            )
         per_image.append(row)
 
     def mean(key: str) -> float | None:

@@ -131,14 +131,22 @@ def weights_from_alpha(
         return trans * alpha, final
     keep = trans >= stop_transmittance  # T before the sample: the ray has not stopped yet
     weights = torch.where(keep, trans * alpha, torch.zeros_like(alpha))
-    after = trans * (1 - alpha)  # T after each sample; non-increasing along a ray
+    after = trans * (1 - alpha)  # T after each sample
+    # T_final is T after the last kept sample, picked by index: every factor (1 - alpha_j) of that
+    # product gets its full derivative, also where later samples repeat the same T (alpha = 0).
     if ray_indices is None:
-        final = torch.where(keep, after, torch.full_like(after, float("inf"))).amin(-1).clamp(max=1.0)
-        return weights, final
-    n_rays = int(ray_indices.max()) + 1 if n_rays is None and len(ray_indices) else (n_rays or 0)
-    final = torch.ones(n_rays, dtype=alpha.dtype, device=alpha.device).scatter_reduce(
-        0, ray_indices[keep], after[keep], reduce="amin", include_self=True
-    )
+        if alpha.shape[-1] == 0:
+            return weights, final
+        position = torch.arange(alpha.shape[-1], device=alpha.device)
+        last = torch.where(keep, position, torch.full_like(position, -1)).amax(-1, keepdim=True)
+        at_last = after.gather(-1, last.clamp(min=0))[..., 0]
+        return weights, torch.where(last[..., 0] >= 0, at_last, torch.ones_like(at_last))
+    n_rays = _n_rays(ray_indices, n_rays)
+    index = torch.arange(alpha.shape[0], device=alpha.device)
+    last = torch.full((n_rays,), -1, dtype=torch.long, device=alpha.device)
+    last = last.scatter_reduce(0, ray_indices[keep], index[keep], reduce="amax", include_self=True)
+    has = last >= 0
+    final = alpha.new_ones(n_rays).index_put((has.nonzero()[:, 0],), after[last[has]])
     return weights, final
 
 

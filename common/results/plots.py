@@ -1,11 +1,14 @@
 """PNG figures for results/: metric curves (one panel per scene) and labelled image grids (matplotlib, Agg).
 
-Both write the PNG atomically (rendered to memory, then temporary file and rename).
+Both write the PNG atomically (rendered to memory, then temporary file and rename). An axis showing LPIPS
+must name its network: pass ``ylabel=lpips_label(report["conventions"]["lpips"])`` (``common.metrics``),
+e.g. "LPIPS-squeeze; the paper reports LPIPS-alex"; a bare "LPIPS" is rejected.
 """
 
 from __future__ import annotations
 
 import io
+import re
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -18,6 +21,8 @@ import matplotlib.pyplot as plt  # noqa: E402  (after selecting the backend)
 from common.data.io import atomic_write_bytes  # noqa: E402
 
 Series = tuple[Sequence[float], Sequence[float]]
+# "LPIPS" not followed by "-<net>".
+_BARE_LPIPS = re.compile(r"\bLPIPS\b(?!-\w)")
 
 
 def _save(fig: plt.Figure, path: str | Path, dpi: int) -> Path:
@@ -44,7 +49,14 @@ def plot_curves(
 
     Args:
         panels: ``{panel: {series: (steps [N], values [N])}}``; series share colours across panels.
+        ylabel: the metric; for LPIPS its label naming the net (``common.metrics.lpips_label``), since a bare
+            "LPIPS" does not say which network the values come from (ValueError).
     """
+    if _BARE_LPIPS.search(ylabel):
+        raise ValueError(
+            f"{path_png}: ylabel {ylabel!r} does not name the LPIPS net; expected e.g. "
+            "lpips_label(report['conventions']['lpips']) -> 'LPIPS-squeeze; the paper reports LPIPS-alex'"
+        )
     if not panels:
         raise ValueError(f"{path_png}: no panels to plot; expected {{panel: {{series: (steps, values)}}}}")
     names = list(dict.fromkeys(s for series in panels.values() for s in series))

@@ -5,18 +5,27 @@
 and column, missing values as "—" with a footnote giving the reason, the paper's claims checked in our
 run (✓ / ✗ / n.a.), and notes. Delta = ours − paper. Numbers from synthetic scenes are labelled as not
 comparable to the paper's real-data numbers.
+
+``metric_labels`` says what our numbers of a metric are when the paper's name alone does not, e.g.
+``{"lpips": lpips_label(report["conventions"]["lpips"])}`` -> "LPIPS-squeeze; the paper reports LPIPS-alex".
+An LPIPS metric with any number of ours needs such a label naming its net, and claims then name the net too
+("mean LPIPS-squeeze ...", see ``common.metrics.lpips_metric_name``).
+
+Absolute machine paths in the provenance, missing reasons, claims and notes are written in their portable form
+(``common.results.provenance.portable``).
 """
 
 from __future__ import annotations
 
 import json
 import math
+import re
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from common.data.io import atomic_write_bytes
-from common.results.provenance import Provenance
+from common.results.provenance import Provenance, portable, portable_text
 from common.results.registry import PaperTable, default_registry
 
 SCHEMA_VERSION = 1
@@ -26,6 +35,9 @@ MARKS = {True: "✓", False: "✗", None: "n.a."}
 
 Nested = dict[str, dict[str, dict[str, float | None]]]
 MissingKey = str | tuple[str, str] | tuple[str, str, str]
+# "LPIPS" not followed by "-<net>": a number or claim that does not say which LPIPS network it is.
+_BARE_LPIPS = re.compile(r"\bLPIPS\b(?!-\w)")
+_NAMED_LPIPS = re.compile(r"\bLPIPS-\w")
 
 
 @dataclass(frozen=True)
@@ -83,6 +95,35 @@ def _check_missing(table: PaperTable, missing: Mapping[MissingKey, str]) -> None
             raise ValueError(f"missing[{key!r}] = {reason!r}; expected a non-empty reason")
 
 
+def _is_lpips(table: PaperTable, metric: str) -> bool:
+    return metric.lower().startswith("lpips") or table.metrics[metric].name.upper().startswith("LPIPS")
+
+
+def _check_labels(table: PaperTable, ours: Nested, labels: Mapping[str, str], claims: Sequence[Claim]) -> None:
+    for metric, label in labels.items():
+        if metric not in table.metrics:
+            raise ValueError(f"metric_labels key {metric!r}: expected a metric in {', '.join(table.metrics)}")
+        if not isinstance(label, str) or not label.strip():
+            raise ValueError(f"metric_labels[{metric!r}] = {label!r}; expected a non-empty label")
+    for metric in table.metrics:
+        if not _is_lpips(table, metric):
+            continue
+        has_numbers = any(v is not None for by_m in ours.values() for v in by_m.get(metric, {}).values())
+        label = labels.get(metric)
+        if has_numbers and (label is None or not _NAMED_LPIPS.search(label)):
+            raise ValueError(
+                f"ours has {table.metrics[metric].name} numbers but metric_labels[{metric!r}] = {label!r}; expected "
+                f"a label naming the LPIPS net, e.g. lpips_label(report['conventions']['lpips']) from common.metrics"
+            )
+        if label is not None:
+            for claim in claims:
+                if _BARE_LPIPS.search(claim.text) or _BARE_LPIPS.search(claim.detail):
+                    raise ValueError(
+                        f"claim {claim.text!r} says LPIPS without its net while our numbers are {label!r}; "
+                        "expected e.g. 'mean LPIPS-squeeze' (common.metrics.lpips_metric_name)"
+                    )
+
+
 def _reason(missing: Mapping[MissingKey, str], row: str, metric: str, column: str) -> str | None:
     for key in ((row, metric, column), (row, metric), metric):
         if key in missing:
@@ -120,22 +161,25 @@ def build_table(
     claims: Sequence[Claim] = (),
     provenance: Provenance,
     notes: Sequence[str] = (),
+    metric_labels: Mapping[str, str] | None = None,
 ) -> dict:
     """The JSON document of :func:`write_table` (see there for the arguments).
 
-    Keys: schema_version, title, paper_id, table_id, table (caption, source, rows, columns, metrics, labels),
-    data_source, comparable_to_paper, provenance, ours (as given), paper / delta ({row: {metric: {column:
-    value or None}}} over the shown cells), missing ([{row, metric, column, reason}]), claims, notes,
-    paper_notes.
+    Keys: schema_version, title, paper_id, table_id, table (caption, source, rows, columns, metrics with
+    name / higher_is_better / decimals / label (``metric_labels``' entry or None), labels), data_source,
+    comparable_to_paper, provenance, ours (as given), paper / delta ({row: {metric: {column: value or None}}}
+    over the shown cells), missing ([{row, metric, column, reason}]), claims, notes, paper_notes.
     """
     table = default_registry().get(paper, table_id)
     missing = dict(missing or {})
+    labels = dict(metric_labels or {})
     ours_n = _check_ours(table, ours)
     _check_missing(table, missing)
     if not isinstance(provenance, Provenance):
         raise TypeError(f"provenance is {type(provenance).__name__}; expected a Provenance (Provenance.collect(...))")
     if not all(isinstance(c, Claim) for c in claims):
         raise TypeError("claims: expected a list of Claim(text, holds, detail)")
+    _check_labels(table, ours_n, labels, claims)
 
     rows = _order(table.rows, ours_n)
     columns = _order(table.columns, {c: None for by_m in ours_n.values() for by_c in by_m.values() for c in by_c})
@@ -161,7 +205,8 @@ def build_table(
                             "expected a reason in missing[(row, metric, column)], missing[(row, metric)] "
                             "or missing[metric]"
                         )
-                    missing_cells.append({"row": row, "metric": metric, "column": col, "reason": reason or NOT_RUN})
+                    reason = portable_text(reason) if reason else NOT_RUN
+                    missing_cells.append({"row": row, "metric": metric, "column": col, "reason": reason})
 
     paper_notes = list(table.notes) + [
         f"{table.row_label(r)} / {table.metrics[m].name} / {table.column_label(c)}: {n}"
@@ -183,19 +228,24 @@ def build_table(
             "row_labels": {r: table.row_label(r) for r in rows},
             "column_labels": {c: table.column_label(c) for c in columns},
             "metrics": {
-                k: {"name": m.name, "higher_is_better": m.higher_is_better, "decimals": m.decimals}
+                k: {
+                    "name": m.name,
+                    "higher_is_better": m.higher_is_better,
+                    "decimals": m.decimals,
+                    "label": labels.get(k),
+                }
                 for k, m in table.metrics.items()
             },
         },
         "data_source": provenance.data_source,
         "comparable_to_paper": not provenance.synthetic,
-        "provenance": provenance.to_dict(),
+        "provenance": portable(provenance.to_dict()),
         "ours": ours_n,
         "paper": paper_v,
         "delta": delta,
         "missing": missing_cells,
-        "claims": [asdict(c) for c in claims],
-        "notes": list(notes),
+        "claims": [portable(asdict(c)) for c in claims],
+        "notes": [portable_text(n) for n in notes],
         "paper_notes": paper_notes,
     }
 
@@ -249,8 +299,14 @@ def render_markdown(doc: dict) -> str:
     for key, metric in tab["metrics"].items():
         arrow = "↑" if metric["higher_is_better"] else "↓"
         dec = metric["decimals"]
+        label = metric.get("label")
         out += ["", f"### {_md_cell(metric['name'])} {arrow}", ""]
-        out += [f"| {_md_cell(tab['row_kind'])} | {_md_cell(tab['column_kind'])} | ours | paper | {delta_head} |"]
+        if label:
+            out += [f"Our numbers: **{_md_cell(label)}**.", ""]
+        ours_head = f"ours ({_md_cell(label)})" if label else "ours"
+        out += [
+            f"| {_md_cell(tab['row_kind'])} | {_md_cell(tab['column_kind'])} | {ours_head} | paper | {delta_head} |"
+        ]
         out += ["|---|---|---:|---:|---:|"]
         for row in tab["rows"]:
             for col, p in doc["paper"].get(row, {}).get(key, {}).items():
@@ -291,6 +347,7 @@ def write_table(
     claims: Sequence[Claim] = (),
     provenance: Provenance,
     notes: Sequence[str] = (),
+    metric_labels: Mapping[str, str] | None = None,
 ) -> tuple[Path, Path]:
     """Write ``<path_stem>.md`` and ``<path_stem>.json`` (each via a temporary file and rename).
 
@@ -305,12 +362,28 @@ def write_table(
         claims: the paper's claims checked on ``ours``.
         provenance: ``Provenance.collect(...)``; its data_source decides the synthetic labelling.
         notes: free-form remarks shown at the end.
+        metric_labels: ``{metric: label}``, what our numbers of that metric are, shown beside them (a line under
+            the metric's heading and its "ours" column header in Markdown, ``table.metrics[metric].label`` in
+            JSON). Required, naming the net, for an LPIPS metric with any number of ours:
+            ``{"lpips": lpips_label(report["conventions"]["lpips"])}`` (``common.metrics``), e.g.
+            "LPIPS-alex" or "LPIPS-squeeze; the paper reports LPIPS-alex"; claims must then say "LPIPS-<net>".
+
+    Raises:
+        ValueError: bad values or keys, a None without a reason, an LPIPS number without a label naming its
+            net, a claim saying bare "LPIPS" while the numbers are labelled.
 
     Returns:
         (md_path, json_path).
     """
     doc = build_table(
-        paper=paper, table_id=table_id, ours=ours, missing=missing, claims=claims, provenance=provenance, notes=notes
+        paper=paper,
+        table_id=table_id,
+        ours=ours,
+        missing=missing,
+        claims=claims,
+        provenance=provenance,
+        notes=notes,
+        metric_labels=metric_labels,
     )
     stem = Path(path_stem)
     md_path, json_path = stem.parent / f"{stem.name}.md", stem.parent / f"{stem.name}.json"

@@ -8,7 +8,7 @@ import pytest
 from data_fixtures import assert_names, random_c2w, random_images, shared_sample, write_images
 
 from common.data import DataFormatError, load_scene
-from common.data.replica_monosdf import crop_resize_intrinsics, decompose_projection, load
+from common.data.replica_monosdf import crop_resize_intrinsics, load
 
 H, W = 8, 10
 N = 12
@@ -98,16 +98,6 @@ def test_npz_matches_meta(tmp_path):
     d = np.linalg.norm(c2w[:, :3, 3], axis=-1)
     assert npz.far == pytest.approx(d.max() + np.sqrt(3))
     assert npz.near == pytest.approx(max(0.0, d.min() - np.sqrt(3)))
-
-
-def test_decompose_projection_recovers_random_cameras():
-    rng = np.random.default_rng(2)
-    for c2w in random_c2w(rng, 20):
-        K = _K(rng)
-        P = np.hstack([K @ c2w[:3, :3].T, -(K @ c2w[:3, :3].T @ c2w[:3, 3])[:, None]])
-        k, pose = decompose_projection(rng.choice([-1, 1]) * rng.uniform(0.1, 10) * P)
-        np.testing.assert_allclose(k, K, atol=1e-9)
-        np.testing.assert_allclose(pose, c2w, atol=1e-9)
 
 
 def test_crop_resize_intrinsics_dtu_rule():

@@ -5,8 +5,10 @@ import json
 import imageio.v3 as iio
 import numpy as np
 import pytest
+import torch
 from data_fixtures import assert_names, random_c2w
 
+from common.cameras import get_rays
 from common.data import DataFormatError, load_scene
 from common.data.io import write_png
 from common.data.replica_nice_slam import depth_bounds, load
@@ -35,7 +37,7 @@ def test_values_and_splits(tmp_path):
     s = load_scene("replica_nice_slam", tmp_path / "room0", frame_step=2)
     assert s.frame_ids == [f"{i:06d}" for i in range(0, N, 2)]
     np.testing.assert_allclose(s.c2w, c2w[::2], atol=1e-6)  # OpenCV c2w used as stored
-    np.testing.assert_allclose(s.K[0], [[7, 0, 4.5], [0, 8, 2.5], [0, 0, 1]])
+    np.testing.assert_allclose(s.K[0], [[7, 0, 5.0], [0, 8, 3.0], [0, 0, 1]])  # NICE-SLAM's (cx, cy) + 0.5
     np.testing.assert_allclose(s.depth, depth_m[::2], atol=1e-4)
     np.testing.assert_allclose(s.images[:, 0, 0, 0], 40 * np.arange(6) / 255, atol=2 / 255)
     assert s.splits == {"train": [1, 2, 3, 4, 5], "test": [0]}
@@ -54,8 +56,26 @@ def test_values_and_splits(tmp_path):
     assert dmax == s.depth.max()
     assert np.all(s.bbox[0] >= full[0] - 1e-5) and np.all(s.bbox[1] <= full[1] + 1e-5)
     over = load(tmp_path / "room0", intrinsics={"fx": 9.0}, depth=False, downscale=2)
-    np.testing.assert_allclose(over.K[0], [[4.5, 0, 2.25], [0, 4, 1.25], [0, 0, 1]])
+    np.testing.assert_allclose(over.K[0], [[4.5, 0, 2.5], [0, 4, 1.5], [0, 0, 1]])
     assert over.depth is None and over.images.shape == (N, H // 2, W // 2, 3)
+
+
+def test_rays_match_nice_slam_rays_through_integer_pixels(tmp_path):
+    """NICE-SLAM's get_rays (src/common.py): for integer pixel (i, j), dirs = [(i - cx) / fx, -(j - cy) / fy, -1] in
+    its OpenGL camera (traj.txt pose with columns 1 and 2 negated), rays_d = R_gl dirs. Our ray through that pixel's
+    centre (i + 0.5, j + 0.5) must be the same ray."""
+    cam = {"w": W, "h": H, "fx": 7.0, "fy": 8.0, "cx": 4.5, "cy": 2.5, "scale": 6553.5}
+    c2w, _ = write_scene(tmp_path / "room0", np.random.default_rng(3), cam)
+    s = load(tmp_path / "room0")
+    for view in (0, 5):
+        pose = c2w[view]
+        R_gl = pose[:3, :3] * np.array([1.0, -1.0, -1.0])
+        jj, ii = np.meshgrid(np.arange(H), np.arange(W), indexing="ij")  # row j, column i
+        dirs = np.stack([(ii - cam["cx"]) / cam["fx"], -(jj - cam["cy"]) / cam["fy"], -np.ones_like(ii)], -1)
+        ref_d = dirs @ R_gl.T
+        o, d = get_rays(torch.as_tensor(s.K[view], dtype=torch.float64), torch.as_tensor(pose), H, W, normalize=False)
+        np.testing.assert_allclose(d.numpy(), ref_d, atol=1e-6)
+        np.testing.assert_allclose(o.numpy(), np.broadcast_to(pose[:3, 3], (H, W, 3)), atol=1e-12)
 
 
 def test_default_intrinsics_and_bad_inputs(tmp_path):
@@ -75,6 +95,6 @@ def test_default_intrinsics_and_bad_inputs(tmp_path):
         load(root, intrinsics=cam)
     assert_names(err, root / "results" / "depth000003.png")
     (tmp_path / "cam_params.json").write_text("{")
-    with pytest.raises(DataFormatError, match="malformed") as err:
+    with pytest.raises(DataFormatError, match="invalid JSON") as err:
         load(root)
     assert_names(err, tmp_path / "cam_params.json")

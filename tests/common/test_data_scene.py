@@ -6,7 +6,10 @@ import numpy as np
 import pytest
 
 from common.cameras import project_points
-from common.data import DataFormatError, Normalization, SceneData
+from common.data import DataFormatError, SceneData
+from common.data import Normalization as DataNormalization
+from common.data.scene import Normalization as SceneNormalization
+from common.geometry import Normalization
 
 
 def make_scene(n: int = 3, h: int = 4, w: int = 5, **kw) -> SceneData:
@@ -65,13 +68,6 @@ def test_projections_are_invariant_under_normalisation():
     np.testing.assert_allclose(z_n, z * norm.normalization.scale, rtol=1e-4)
 
 
-def test_normalization_matrix_and_dict_round_trip():
-    t = Normalization(scale=2.0, center=(1.0, -1.0, 0.5))
-    p = np.array([[3.0, 4.0, 5.0]])
-    np.testing.assert_allclose((t.matrix() @ np.append(p[0], 1.0))[:3], t.apply_points(p)[0])
-    assert Normalization.from_dict(t.to_dict()) == t
-
-
 @pytest.mark.parametrize(
     ("change", "message"),
     [
@@ -90,6 +86,36 @@ def test_validate_rejects_bad_contents(change, message):
     with pytest.raises(DataFormatError, match=message) as err:
         scene.validate()
     assert str(err.value).startswith("/data/scene")
+
+
+def _with_view(arr: np.ndarray, i: int, fn) -> np.ndarray:
+    out = arr.copy()
+    out[i] = fn(out[i])
+    return out
+
+
+@pytest.mark.parametrize(
+    ("field", "view", "fn", "message"),
+    [
+        ("K", 1, lambda k: k * np.array([[0.0], [1.0], [1.0]], np.float32), "focal length"),
+        ("K", 2, lambda k: k * np.array([[1.0], [-1.0], [1.0]], np.float32), "focal length"),
+        ("K", 0, lambda k: np.where(np.eye(3, dtype=bool)[::-1], 1.0, k).astype(np.float32), "not a pinhole K"),
+        ("c2w", 2, lambda m: np.diag([1000.0, 1000.0, 1000.0, 1.0]).astype(np.float32) @ m, "not orthonormal"),
+        ("c2w", 1, lambda m: np.diag([1.0, 1.0, -1.0, 1.0]).astype(np.float32) @ m, "reflection"),
+    ],
+)
+def test_validate_rejects_degenerate_cameras_naming_the_view(field, view, fn, message):
+    base = make_scene(frame_ids=["a", "b", "c"])
+    scene = make_scene(frame_ids=["a", "b", "c"], **{field: _with_view(getattr(base, field), view, fn)})
+    scene.root = "/data/scene"
+    with pytest.raises(DataFormatError, match=message) as err:
+        scene.validate()
+    msg = str(err.value)
+    assert msg.startswith("/data/scene") and f"view {view} ({'abc'[view]})" in msg and "\n" not in msg
+
+
+def test_normalization_is_reexported_from_the_data_package():
+    assert DataNormalization is SceneNormalization is Normalization
 
 
 def test_split_errors_name_the_split():

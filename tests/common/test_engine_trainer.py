@@ -12,7 +12,12 @@ import torch.nn.functional as F
 
 from common.engine.checkpoint import latest_checkpoint, list_checkpoints, load_checkpoint
 from common.engine.run_dir import RunDir
+from common.engine.schedules import LrSchedule
 from common.engine.trainer import Trainer
+
+
+def exp_schedule(decay_steps: int) -> LrSchedule:
+    return LrSchedule("exponential", decay_steps=decay_steps)
 
 
 class GrowingModel(torch.nn.Module):
@@ -82,7 +87,7 @@ class StatefulSampler:
 
 
 def _trainer(model, sampler, run_dir, iters, **kw):
-    kw = {"checkpoint_every": 2, "log_every": 1, "seed": 3, "lr_decay_steps": 10, "progress": False, **kw}
+    kw = {"checkpoint_every": 2, "log_every": 1, "seed": 3, "schedule": exp_schedule(10), "progress": False, **kw}
     return Trainer(model, sampler, iters=iters, run_dir=run_dir, **kw)
 
 
@@ -168,7 +173,9 @@ class ConstantGradModel(torch.nn.Module):
 def test_lr_decay_per_step_and_reset_on_rebuild(tmp_path):
     model = ConstantGradModel(rebuild_at=(3,))
     run = RunDir(tmp_path)
-    Trainer(model, lambda s, g: {}, iters=6, run_dir=run, lr_decay_steps=4, log_every=1, eps=0.0, progress=False).fit()
+    Trainer(
+        model, lambda s, g: {}, iters=6, run_dir=run, schedule=exp_schedule(4), log_every=1, eps=0.0, progress=False
+    ).fit()
     gamma = 0.1 ** (1 / 4)
     used = [1.0, gamma, gamma**2, 1.0, gamma, gamma**2]  # lr applied by update i; reset to the base lr at 3
     steps = -np.diff([0.0, *model.trajectory])
@@ -306,8 +313,10 @@ def test_checkpoint_files_pruning_and_guards(tmp_path):
     assert set(state) == {
         "step",
         "model",
-        "optimizer",
-        "scheduler",
+        "optimizers",
+        "schedulers",
+        "schedule_start",
+        "ema",
         "rng",
         "generator",
         "sampler",
@@ -322,7 +331,7 @@ def test_checkpoint_files_pruning_and_guards(tmp_path):
         _trainer(GrowingModel(0), StatefulSampler(), run, 5).fit()
     done = run.read_json("done.json")
     model = GrowingModel(1)
-    assert _trainer(model, StatefulSampler(), run, 5).fit(resume=True) == done  # nothing left to train
+    assert _trainer(model, StatefulSampler(), run, 5).fit(resume=True) == {**done, "already_finished": True}
     assert model.counter == 5
 
 
@@ -338,7 +347,7 @@ def test_non_finite_loss_stops_the_run(tmp_path):
         def losses(self, outputs, batch, step):
             return {"bad": self.p * float("nan")}
 
-    with pytest.raises(FloatingPointError, match="non-finite loss at step 1"):
+    with pytest.raises(FloatingPointError, match="step 1: loss term 'bad' is nan"):
         Trainer(NanModel(), lambda s, g: {}, iters=3, run_dir=tmp_path, log_every=1, progress=False).fit()
     assert not RunDir(tmp_path).is_finished()
 
@@ -350,9 +359,13 @@ def test_progress_lines_when_not_a_terminal(tmp_path, capsys):
 
 
 def test_load_state_dict_restores_scheduler_and_step(tmp_path):
-    first = Trainer(ConstantGradModel(), lambda s, g: {}, iters=3, run_dir=tmp_path, lr_decay_steps=5, progress=False)
+    first = Trainer(
+        ConstantGradModel(), lambda s, g: {}, iters=3, run_dir=tmp_path, schedule=exp_schedule(5), progress=False
+    )
     first.fit()
-    second = Trainer(ConstantGradModel(), lambda s, g: {}, iters=6, run_dir=tmp_path, lr_decay_steps=5, progress=False)
+    second = Trainer(
+        ConstantGradModel(), lambda s, g: {}, iters=6, run_dir=tmp_path, schedule=exp_schedule(5), progress=False
+    )
     second.load_state_dict(load_checkpoint(latest_checkpoint(tmp_path)))
     assert second.step == 3
     assert second.scheduler.state_dict() == first.scheduler.state_dict()

@@ -144,6 +144,8 @@ def test_alpha_from_density_values():
 def test_gradcheck_both_layouts_with_opaque_samples():
     alpha, mask, _, ri = random_packed(5, 4, seed=5)
     alpha[1, 1] = 1.0  # ray 1 has all 4 samples; the second is opaque
+    alpha[2, : int(mask[2].sum())] = 0.0  # a fully transparent ray
+    alpha[3, -2:] = torch.where(mask[3, -2:], 0.0, alpha[3, -2:])  # transparent tail (equal transmittances)
     packed = alpha[mask].clone().requires_grad_(True)
     alpha = alpha.clone().requires_grad_(True)
 
@@ -226,11 +228,32 @@ def test_early_ray_termination_matches_the_loop_in_both_layouts():
 
 
 def test_early_ray_termination_gradcheck():
-    alpha = torch.tensor([0.3, 0.95, 0.5, 0.2, 0.4], dtype=torch.float64, requires_grad=True)
-    ray_indices = torch.tensor([0, 0, 0, 1, 1])
+    # ray 0 stops at its second sample; ray 1 has zero alphas (equal transmittances) and does not stop
+    alpha = torch.tensor([0.3, 0.95, 0.5, 0.2, 0.0, 0.4, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+    ray_indices = torch.tensor([0, 0, 0, 1, 1, 1, 1, 1])
 
     def fn(a):
         w, t = weights_from_alpha(a, ray_indices, 2, stop_transmittance=0.1)
         return w, t
 
+    def batched(a):
+        return weights_from_alpha(a.reshape(2, 4), stop_transmittance=0.1)
+
     assert torch.autograd.gradcheck(fn, (alpha,))
+    assert torch.autograd.gradcheck(batched, (alpha,))
+
+
+@pytest.mark.parametrize("stop_transmittance", [None, 1e-3])
+def test_final_transmittance_gradient_with_transparent_tail(stop_transmittance):
+    # T_final = prod(1 - alpha) = 0.35, d T_final / d alpha_i = -prod_{j != i} (1 - alpha_j); samples with
+    # alpha = 0 share T with their predecessor, and each still gets the full derivative.
+    expected = torch.tensor([-0.7, -0.5, -0.35, -0.35], dtype=torch.float64)
+    for packed in (True, False):
+        alpha = torch.tensor([0.5, 0.3, 0.0, 0.0], dtype=torch.float64, requires_grad=True)
+        if packed:
+            _, final = weights_from_alpha(alpha, torch.zeros(4, dtype=torch.long), 1, stop_transmittance)
+        else:
+            _, final = weights_from_alpha(alpha[None], stop_transmittance=stop_transmittance)
+        torch.testing.assert_close(final, torch.tensor([0.35], dtype=torch.float64))
+        (grad,) = torch.autograd.grad(final.sum(), alpha)
+        torch.testing.assert_close(grad, expected)

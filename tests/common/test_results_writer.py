@@ -1,12 +1,12 @@
-"""Results writer (md + json), provenance and plots."""
+"""Results writer (md + json): values, deltas, missing reasons, metric labels, portable paths; plots."""
 
 from __future__ import annotations
 
 import json
 import os
 import re
+import sys
 from dataclasses import asdict
-from datetime import datetime
 
 import imageio.v3 as iio
 import numpy as np
@@ -15,7 +15,7 @@ import torch
 
 from common.results import registry
 from common.results.plots import image_grid, plot_curves
-from common.results.provenance import REPO_ROOT, Provenance, describe_device, git_state
+from common.results.provenance import REPO_ROOT, Provenance
 from common.results.writer import NOT_RUN, Claim, write_table
 
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
@@ -44,15 +44,27 @@ OURS = {
 MISSING = {("standard", "psnr", "scene2"): "diverged at step 40 (NaN loss)", "ssim": "SSIM not evaluated in smoke"}
 CLAIMS = [
     Claim("Multiplex beats standard in PSNR on every scene", True, "1/1 scenes"),
-    Claim("Multiplex beats standard in LPIPS", False, "0.07 vs 0.61 would hold; stated false for the test"),
+    Claim("Multiplex beats standard in LPIPS-alex", False, "0.07 vs 0.61 would hold; stated false for the test"),
     Claim("S3IM costs under 10% extra time", None, "no timings in smoke runs"),
 ]
 
 
+SQUEEZE_LABEL = "LPIPS-squeeze; the paper reports LPIPS-alex"
+
+
 def write(tmp_path, source="synthetic", **kw):
-    args = dict(paper="s3im", table_id="table1", ours=OURS, missing=MISSING, claims=CLAIMS, notes=["a note"])
+    args = dict(
+        paper="s3im",
+        table_id="table1",
+        ours=OURS,
+        missing=MISSING,
+        claims=CLAIMS,
+        notes=["a note"],
+        metric_labels={"lpips": "LPIPS-alex"},
+    )
     args.update(kw)
-    return write_table(tmp_path / "s3im" / "table1_dvgo_replica", provenance=provenance(source), **args)
+    args.setdefault("provenance", provenance(source))
+    return write_table(tmp_path / "s3im" / "table1_dvgo_replica", **args)
 
 
 def section(md: str, metric_name: str) -> list[str]:
@@ -154,7 +166,7 @@ def test_provenance_and_claims_are_rendered(tmp_path):
         assert text in md.split("## Results")[0]
     claims = md.split("## Claims")[1]
     assert "| ✓ | Multiplex beats standard in PSNR on every scene |" in claims
-    assert "| ✗ | Multiplex beats standard in LPIPS |" in claims
+    assert "| ✗ | Multiplex beats standard in LPIPS-alex |" in claims
     assert "| n.a. | S3IM costs under 10% extra time |" in claims
     assert "paper" in md and "Paper transcription:" in md
 
@@ -213,33 +225,83 @@ def test_claim_rejects_non_boolean_holds():
         Claim("x", "yes")  # type: ignore[arg-type]
 
 
-# ---------------------------------------------------------------- provenance
+def test_lpips_numbers_carry_their_label(tmp_path):
+    claims = [Claim("multiplex training beats standard training in mean LPIPS-squeeze", True, "mean 0.07 vs 0.61")]
+    md_path, json_path = write(tmp_path, claims=claims, metric_labels={"lpips": SQUEEZE_LABEL})
+    md, doc = md_path.read_text(encoding="utf-8"), json.loads(json_path.read_text(encoding="utf-8"))
+    assert doc["table"]["metrics"]["lpips"]["label"] == SQUEEZE_LABEL
+    assert doc["table"]["metrics"]["psnr"]["label"] is None
+    block = md.split("### LPIPS ")[1].split("\n### ")[0]
+    assert f"Our numbers: **{SQUEEZE_LABEL}**." in block
+    header = next(line for line in block.splitlines() if line.startswith("| "))
+    assert cells(header)[2] == f"ours ({SQUEEZE_LABEL})"
+    assert SQUEEZE_LABEL not in md.split("### LPIPS ")[0].split("## Results")[1]  # only beside the LPIPS numbers
+    assert "| ✓ | multiplex training beats standard training in mean LPIPS-squeeze |" in md
 
 
-def test_provenance_collect_fills_in_the_environment():
-    prov = Provenance.collect("real", "DTU scan24 (sample)", "quick", "nf-s3im-train x=1", extra={"seed": 3})
-    assert (prov.data_source, prov.dataset, prov.profile, prov.command) == (
-        "real",
-        "DTU scan24 (sample)",
-        "quick",
-        "nf-s3im-train x=1",
+@pytest.mark.parametrize(
+    ("labels", "claims", "match"),
+    [
+        (None, CLAIMS, "expected a label naming the LPIPS net"),
+        ({"lpips": "LPIPS"}, CLAIMS, "expected a label naming the LPIPS net"),
+        ({"lpips": "LPIPS-alex", "fid": "FID"}, CLAIMS, "metric_labels key 'fid'"),
+        ({"lpips": "LPIPS-alex", "psnr": " "}, CLAIMS, "expected a non-empty label"),
+        ({"lpips": SQUEEZE_LABEL}, [Claim("multiplex beats standard in mean LPIPS", True)], "without its net"),
+        ({"lpips": SQUEEZE_LABEL}, [Claim("mean LPIPS-squeeze", True, "LPIPS 0.07 vs 0.61")], "without its net"),
+    ],
+)
+def test_lpips_numbers_without_a_net_are_rejected(tmp_path, labels, claims, match):
+    with pytest.raises(ValueError, match=match):
+        write(tmp_path, metric_labels=labels, claims=claims)
+    assert not (tmp_path / "s3im").exists()
+
+
+def test_no_label_needed_when_lpips_is_missing(tmp_path):
+    ours = {"standard": {"psnr": {"scene1": 14.5}, "lpips": {"scene1": None}}}
+    claims = [Claim("multiplex beats standard in mean LPIPS", None)]
+    missing = {"lpips": "LPIPS-alex backbone weights not found", "ssim": "x"}
+    doc = json.loads(write(tmp_path, ours=ours, missing=missing, claims=claims, metric_labels=None)[1].read_text())
+    assert doc["table"]["metrics"]["lpips"]["label"] is None
+    assert doc["ours"]["standard"]["lpips"]["scene1"] is None
+
+
+def test_absolute_paths_are_written_portably(tmp_path, monkeypatch):
+    """The kinds of absolute paths results held: interpreter, data cache in the checkout, data root, home cache."""
+    home, replica = tmp_path / "home", tmp_path / "replica"
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("REPLICA_ROOT", str(replica))
+    prov = Provenance(
+        **{
+            **provenance().to_dict(),
+            "dataset": f"synthetic rooms at {REPO_ROOT}/data_cache/synthetic/replica_monosdf-r128-s0",
+            "command": f"{REPO_ROOT}/.venv/bin/python {REPO_ROOT}/reproduce/s3im_table1.py data.root={replica}/scan1",
+            "extra": {"runs_dir": f"{REPO_ROOT}/runs/s3im/t1", "roots": [f"{replica}/scan2"]},
+        }
     )
-    assert prov.extra == {"seed": 3} and not prov.synthetic
-    assert prov.torch_version == torch.__version__
-    assert prov.device == describe_device() and re.match(r"(cpu: \d+ cores|cuda: .+ x\d+)", prov.device)
-    assert datetime.fromisoformat(prov.date).tzinfo is not None
-    assert (prov.git_commit, prov.git_dirty) == git_state(REPO_ROOT)
-    if prov.git_commit is not None:
-        assert re.fullmatch(r"[0-9a-f]{40}", prov.git_commit) and isinstance(prov.git_dirty, bool)
-    assert Provenance.collect("synthetic", "rooms", "smoke").command  # defaults to this process's command line
-
-
-def test_provenance_validation(tmp_path):
-    with pytest.raises(ValueError, match="expected one of real, synthetic"):
-        Provenance.collect("Real", "x", "quick", "cmd")
-    with pytest.raises(ValueError, match="JSON-serialisable"):
-        Provenance.collect("real", "x", "quick", "cmd", extra={"path": tmp_path})
-    assert git_state(tmp_path) == (None, None)  # not a git checkout
+    reason = f"weights not found (searched: {home}/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth)"
+    md_path, json_path = write(
+        tmp_path / "out",
+        missing={**MISSING, ("standard", "psnr", "scene2"): reason},
+        notes=[f"renders in {tmp_path}/elsewhere/renders."],
+        claims=[Claim("multiplex wins", True, f"see {REPO_ROOT}/runs/s3im/t1/log.txt")],
+        provenance=prov,
+    )
+    text = json_path.read_text(encoding="utf-8") + md_path.read_text(encoding="utf-8")
+    assert str(tmp_path) not in text and str(REPO_ROOT) not in text
+    doc = json.loads(json_path.read_text(encoding="utf-8"))
+    got = doc["provenance"]
+    assert got["dataset"] == "synthetic rooms at data_cache/synthetic/replica_monosdf-r128-s0"
+    interpreter = f"python{sys.version_info.major}.{sys.version_info.minor}"
+    assert got["command"] in (
+        "python reproduce/s3im_table1.py data.root=$REPLICA_ROOT/scan1",
+        f"{interpreter} reproduce/s3im_table1.py data.root=$REPLICA_ROOT/scan1",  # when .venv/bin/python is this one
+    )
+    assert got["extra"] == {"runs_dir": "runs/s3im/t1", "roots": ["$REPLICA_ROOT/scan2"]}
+    reasons = {(m["row"], m["metric"], m["column"]): m["reason"] for m in doc["missing"]}
+    expected = "weights not found (searched: ~/.cache/torch/hub/checkpoints/alexnet-owt-7be5be79.pth)"
+    assert reasons[("standard", "psnr", "scene2")] == expected
+    assert doc["notes"] == ["renders in <outside repo>/renders."]
+    assert doc["claims"][0]["detail"] == "see runs/s3im/t1/log.txt"
 
 
 # ---------------------------------------------------------------- plots
@@ -248,6 +310,15 @@ def test_provenance_validation(tmp_path):
 def read_png(path) -> np.ndarray:
     assert path.read_bytes()[:8] == PNG_SIGNATURE
     return iio.imread(path)
+
+
+def test_plot_axis_must_name_the_lpips_net(tmp_path):
+    panels = {"scene1": {"standard": ([0, 10], [0.5, 0.4])}}
+    with pytest.raises(ValueError, match="does not name the LPIPS net"):
+        plot_curves(tmp_path / "bad.png", panels, ylabel="test LPIPS", title="t")
+    assert not (tmp_path / "bad.png").exists()
+    path = plot_curves(tmp_path / "lpips.png", panels, ylabel=SQUEEZE_LABEL, title="LPIPS-squeeze", dpi=40)
+    assert read_png(path).std() > 0
 
 
 def test_plot_curves_writes_a_png(tmp_path):

@@ -8,7 +8,7 @@ import pytest
 
 import common.data.synthetic as synthetic
 from common.data import load_scene
-from common.data.synthetic import KINDS, Kind, ensure_dataset
+from common.data.synthetic import GENERATOR_VERSION, KINDS, Kind, ensure_dataset
 from common.data.synthetic.__main__ import main
 
 
@@ -30,7 +30,7 @@ def test_reuse_and_regenerate(tmp_path, counting):
     first = ensure_dataset("tnt_nsvf", root=tmp_path)
     assert first == tmp_path / "tnt_nsvf-r32-s0" and len(counting) == 1
     marker = json.loads((first / "done.json").read_text())
-    assert marker == {"kind": "tnt_nsvf", "scenes": 1, "res": 32, "seed": 0, "frames": 4, "version": 1}
+    assert marker == {"kind": "tnt_nsvf", "scenes": 1, "res": 32, "seed": 0, "frames": 4, "version": GENERATOR_VERSION}
     assert load_scene("tnt_nsvf", first / "Barn").num_views == 4
     assert ensure_dataset("tnt_nsvf", root=tmp_path) == first and len(counting) == 1
     ensure_dataset("tnt_nsvf", root=tmp_path, frames=5)
@@ -45,7 +45,7 @@ def test_reuse_and_regenerate(tmp_path, counting):
 
 def test_version_change_regenerates(tmp_path, counting, monkeypatch):
     ensure_dataset("tnt_nsvf", root=tmp_path)
-    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", 2)
+    monkeypatch.setattr(synthetic, "GENERATOR_VERSION", GENERATOR_VERSION + 1)
     ensure_dataset("tnt_nsvf", root=tmp_path)
     assert len(counting) == 2
 

@@ -25,18 +25,20 @@ def table_env(tmp_path, monkeypatch):
 def test_table1_smoke_writes_results_and_skips_finished_runs(table_env, capsys):
     overrides = ["data.synthetic_res=32", "data.downscale=1", "eval.save_renders=true", "train.eval_every=3"]
     assert s3im_table1.main(overrides) == 0
-    doc = json.loads((table_env / "results" / "table1_dvgo_replica.json").read_text())
+    doc = json.loads((table_env / "results" / "table.json").read_text())
     assert doc["provenance"]["data_source"] == "synthetic"
     assert doc["provenance"]["profile"] == "smoke"
-    md = (table_env / "results" / "table1_dvgo_replica.md").read_text()
+    md = (table_env / "results" / "table.md").read_text()
     assert "SYNTHETIC" in md and "33.50" in md  # the paper's mean multiplex PSNR is shown beside ours
     text = json.dumps(doc)
     assert "multiplex training beats standard training in mean PSNR" in text
-    for png in ("table1_dvgo_replica_curves.png", "table1_dvgo_replica_renders.png"):
+    for png in ("curves.png", "renders.png"):
         assert (table_env / "results" / png).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     for setting in ("standard", "multiplex"):
         report = json.loads((table_env / "runs" / "scan1" / setting / "test_metrics.json").read_text())
         assert report["data_source"] == "synthetic"
+        gt = table_env / "runs" / "scan1" / setting / "renders" / "gt"
+        assert sorted(p.name for p in gt.iterdir()) == [f"{r['name']}.png" for r in report["per_image"]]
     capsys.readouterr()
     assert s3im_table1.main(overrides) == 0  # re-running skips the finished runs
     assert capsys.readouterr().out.count("[skip]") == 2
@@ -65,3 +67,32 @@ def test_grid_reports_failures_and_progress(tmp_path, capsys):
     (tmp_path / "ok" / "metrics.jsonl").parent.mkdir(parents=True, exist_ok=True)
     (tmp_path / "ok" / "metrics.jsonl").write_text('{"step": 7}\n{"step": 9}\n{"torn')
     assert last_logged_step(tmp_path / "ok") == 9
+
+
+def test_results_are_keyed_by_source_and_profile(tmp_path, monkeypatch):
+    from reproduce.table import results_dir_for
+
+    spec = s3im_table1.SPEC
+    monkeypatch.delenv("RESULTS_DIR", raising=False)
+    runs = tmp_path / "runs"
+    full = list(spec.scenes)
+    assert results_dir_for(spec, runs, full, "quick", "synthetic").as_posix().endswith(
+        "results/s3im/table1_dvgo_replica/synthetic-quick"
+    )
+    assert results_dir_for(spec, runs, full, "paper", "real").name == "real-paper"
+    assert results_dir_for(spec, runs, full, "smoke", "synthetic") == runs / "results"  # smoke: never committed
+    assert results_dir_for(spec, runs, full[:1], "quick", "synthetic") == runs / "results"  # a subset neither
+
+
+def test_replace_dir_swaps_the_whole_pair(tmp_path):
+    from reproduce.table import replace_dir
+
+    final = tmp_path / "table1"
+    for run in ("first", "second"):
+        new = tmp_path / f"{run}.tmp"
+        new.mkdir()
+        (new / "table.md").write_text(run)
+        (new / "table.json").write_text(f'"{run}"')
+        replace_dir(new, final)
+        assert (final / "table.md").read_text() == run and json.loads((final / "table.json").read_text()) == run
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["table1"]

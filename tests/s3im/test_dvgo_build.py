@@ -61,7 +61,7 @@ def test_coarse_build_masks_near_camera_voxels_and_fine_stage_follows_coarse_geo
     cams = torch.tensor([[0.0, 0.0, -3.0], [3.0, 0.0, 0.0]])
     o = cams.repeat_interleave(50, 0)
     d = torch.nn.functional.normalize(-o + torch.randn(100, 3) * 0.3, dim=-1)
-    coarse = build_model(bounded_cfg(), o, d, near=1.0, far=5.0)
+    coarse = build_model(bounded_cfg(), (o, d), near=1.0, far=5.0)
     assert isinstance(coarse, DirectVoxGO) and coarse.rgbnet is None and coarse.k0.channels == 3
     nodes = torch.stack(
         torch.meshgrid(

@@ -5,9 +5,9 @@ import math
 import pytest
 import torch
 
+from common.render import uniform_samples_in_aabb
 from s3im.models.dvgo import DirectVoxGO, build_model
 from s3im.models.dvgo.build import DEFAULTS
-from s3im.models.dvgo.marching import sample_in_box
 
 
 def stage_cfg(**kw):
@@ -61,7 +61,7 @@ def test_weights_plus_final_transmittance_is_one_and_marching_drops_only_masked_
     out = m({"rays_o": o, "rays_d": d})
     wsum = torch.zeros(64).index_add(0, out["ray_indices"], out["weights"])
     torch.testing.assert_close(wsum + out["final_transmittance"], torch.ones(64), atol=1e-5, rtol=0)
-    pts, ri, t = sample_in_box(o, d, m.xyz_min, m.xyz_max, 0.2, 1e9, 0.5 * m.voxel_size)
+    pts, ri, t = uniform_samples_in_aabb(o, d, m.xyz_min, m.xyz_max, 0.2, 1e9, 0.5 * m.voxel_size, 1e-6)
     expected = m.mask_cache(pts)
     assert len(out["weights"]) == int(expected.sum())  # thres 0: only out-of-box and masked samples dropped
     torch.testing.assert_close(out["ray_indices"], ri[expected])
@@ -150,7 +150,7 @@ def test_coarse_stage_overfits_a_tiny_scene():
             "world_bound_scale": 1.0,
         },
     }
-    m = build_model(model_cfg, o, d, near=1.5, far=4.5)
+    m = build_model(model_cfg, (o, d), near=1.5, far=4.5)
     opt = m.configure_optimizer()
     g = torch.Generator().manual_seed(0)
     for step in range(150):

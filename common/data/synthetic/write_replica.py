@@ -176,7 +176,8 @@ def nice_slam_camera(width: int) -> dict:
 def write_replica_nice_slam(out: Path, scenes: int = 8, res: int = 160, seed: int = 0, frames: int = 200) -> list[Path]:
     out = Path(out)
     cam = nice_slam_camera(res)
-    K = np.array([[cam["fx"], 0.0, cam["cx"]], [0.0, cam["fy"], cam["cy"]], [0.0, 0.0, 1.0]])
+    # NICE-SLAM casts rays through integer pixels with these cx, cy; the renderer uses pixel centres (+0.5)
+    K = np.array([[cam["fx"], 0.0, cam["cx"] + 0.5], [0.0, cam["fy"], cam["cy"] + 0.5], [0.0, 0.0, 1.0]])
     files.write_json(out / "cam_params.json", {"camera": cam})
     written = []
     for k in _names(scenes, MONOSDF_SCENES):

@@ -21,9 +21,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from common.fields import MaskGrid, grid_points, grid_resolution
 from s3im.models.dvgo.contracted import DirectContractedVoxGO
-from s3im.models.dvgo.grid import MaskGrid, grid_points, grid_resolution
-from s3im.models.dvgo.model import DirectVoxGO, VoxGOBase
+from s3im.models.dvgo.model import DirectVoxGO
 
 # Official defaults (configs/default.py fine stage + dcvgo arguments); the presets set every key.
 DEFAULTS: dict = {
@@ -109,44 +109,74 @@ def bbox_from_frustums(rays_o: Tensor, rays_d: Tensor, near: float, far: float) 
     return pts.amin(0), pts.amax(0)
 
 
-def unbounded_inner_cube(rays_o: Tensor, rays_d: Tensor, near_clip: float, inner_r: float) -> tuple[Tensor, Tensor]:
-    """Cube around the box of o + d * near_clip: centre = box centre, half side = max(centre - box_min) * inner_r.
-
-    d is used as given: the official code passes the un-normalised pixel directions K^-1 [u+0.5, v+0.5, 1]
-    (rotated to world; length >= 1, camera z = 1), so pass those (`RaySet.directions * RaySet.dir_norm`)
-    to reproduce its inner cube exactly. Returns (cube_min [3], cube_max [3])."""
+def _inner_points_box(rays_o: Tensor, rays_d: Tensor, near_clip: float) -> tuple[Tensor, Tensor]:
     pts = rays_o + rays_d * near_clip
-    lo, hi = pts.amin(0), pts.amax(0)
+    return pts.amin(0), pts.amax(0)
+
+
+def _cube_around(lo: Tensor, hi: Tensor, inner_r: float) -> tuple[Tensor, Tensor]:
     center = (lo + hi) * 0.5
     radius = (center - lo).max() * inner_r
     return center - radius, center + radius
 
 
-def build_model(
-    model_cfg: dict,
-    rays_o: Tensor,
-    rays_d: Tensor,
-    near: float,
-    far: float,
-    device=None,
-    cam_centers: Tensor | None = None,
-) -> VoxGOBase:
+def unbounded_inner_cube(rays_o: Tensor, rays_d: Tensor, near_clip: float, inner_r: float) -> tuple[Tensor, Tensor]:
+    """Cube around the box of o + d * near_clip: centre = box centre, half side = max(centre - box_min) * inner_r.
+
+    d is used as given: the official code passes the un-normalised pixel directions K^-1 [u+0.5, v+0.5, 1]
+    (rotated to world; length >= 1, camera z = 1), so pass those (``raw_ray_chunks``) to reproduce its
+    inner cube exactly. Returns (cube_min [3], cube_max [3])."""
+    return _cube_around(*_inner_points_box(rays_o, rays_d, near_clip), inner_r)
+
+
+def raw_ray_chunks(rays, chunk: int = 65536):
+    """(rays_o [C, 3], un-normalised pixel directions [C, 3]) in chunks, from a ``RayBank``
+    (``rays_d * dir_norm`` = R K^-1 [u+0.5, v+0.5, 1], the directions the official code marches along)
+    or from a pair of tensors (rays_o [P, 3], directions [P, 3]) used as given."""
+    if isinstance(rays, tuple):
+        o, d = rays
+        for i in range(0, len(o), chunk):
+            yield o[i : i + chunk], d[i : i + chunk]
+        return
+    for batch in rays.chunks(chunk):
+        yield batch["rays_o"], batch["rays_d"] * batch["dir_norm"][:, None]
+
+
+def streamed_box(chunks, box_fn) -> tuple[Tensor, Tensor]:
+    """Elementwise min of ``box_fn(o, d)[0]`` and max of ``[1]`` over chunks: the box of all rays at
+    once (min / max are exact, so chunking does not change it)."""
+    lo = hi = None
+    for o, d in chunks:
+        a, b = box_fn(o.float().cpu(), d.float().cpu())
+        lo = a if lo is None else torch.minimum(lo, a)
+        hi = b if hi is None else torch.maximum(hi, b)
+    if lo is None:
+        raise ValueError("no training ray to build the DVGO scene box from")
+    return lo, hi
+
+
+@torch.no_grad()
+def build_model(model_cfg: dict, rays, near: float, far: float, device=None, cam_centers: Tensor | None = None):
     """The first model to train: ``DirectContractedVoxGO`` (kind contracted) or the coarse
-    ``DirectVoxGO`` (kind bounded). rays_o, rays_d [P, 3]: all training rays, rays_d the un-normalised
-    pixel directions (see ``unbounded_inner_cube``; the bounded box normalises them); cam_centers [N, 3]
-    (default: the distinct ray origins) for ``maskout_near_cam_vox``."""
-    rays_o, rays_d = rays_o.float().cpu(), rays_d.float().cpu()
+    ``DirectVoxGO`` (kind bounded), with the scene box from every training ray (``rays``: a
+    ``common.rays.RayBank`` or a pair (rays_o, directions); see ``raw_ray_chunks``,
+    ``unbounded_inner_cube`` and ``bbox_from_frustums``); cam_centers [N, 3] for
+    ``maskout_near_cam_vox`` (default: the distinct ray origins)."""
     if model_cfg.get("kind") == "contracted":
         cfg = resolve_stage_config(model_cfg)
-        lo, hi = unbounded_inner_cube(rays_o, rays_d, cfg["near_clip"], cfg["unbounded_inner_r"])
+        lo, hi = streamed_box(raw_ray_chunks(rays), lambda o, d: _inner_points_box(o, d, cfg["near_clip"]))
+        lo, hi = _cube_around(lo, hi, cfg["unbounded_inner_r"])
         lo, hi = scale_box(lo, hi, cfg["world_bound_scale"])
         return DirectContractedVoxGO(lo, hi, cfg).to(device)
     cfg = resolve_stage_config(model_cfg, "coarse")
-    lo, hi = scale_box(*bbox_from_frustums(rays_o, rays_d, near, far), cfg["world_bound_scale"])
+    lo, hi = scale_box(
+        *streamed_box(raw_ray_chunks(rays), lambda o, d: bbox_from_frustums(o, d, near, far)), cfg["world_bound_scale"]
+    )
     model = DirectVoxGO(lo, hi, cfg, near)
     if cfg["maskout_near_cam_vox"]:
-        centers = torch.unique(rays_o, dim=0) if cam_centers is None else cam_centers.float().cpu()
-        model.maskout_near_cam_vox(centers, near)
+        if cam_centers is None:
+            cam_centers = torch.unique(torch.cat([o.float().cpu() for o, _ in raw_ray_chunks(rays)]), dim=0)
+        model.maskout_near_cam_vox(cam_centers.float().cpu(), near)
     return model.to(device)
 
 

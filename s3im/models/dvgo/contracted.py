@@ -3,11 +3,12 @@ trains on Replica).
 
 The foreground cube [scene_center - scene_radius, scene_center + scene_radius] (from the camera
 centres, see ``build.unbounded_inner_cube``) is normalised to [-1, 1]^3; space beyond the unit ball is
-contracted, p -> p / |p| * ((1 + bg_len) - bg_len / |p|), into a shell of width bg_len, and the grids
-cover [-1 - bg_len, 1 + bg_len]^3. Every ray gets the same distances (``contracted_sample_distances``:
-uniform on [0, 2], then 2 / linspace(1, 1/128)), oversampled outer points are thinned, and the rest
-follows the shared DVGO rendering. The distortion loss uses s = 1 - 1 / (1 + t) with delta_s = 1 / n_max
-(n_max = samples per ray before skipping), and depth is t * scene_radius (world units).
+contracted, p -> p / |p| * ((1 + bg_len) - bg_len / |p|) (``common.render.contract``), into a shell
+of width bg_len, and the grids cover [-1 - bg_len, 1 + bg_len]^3. Every ray gets the same distances
+(``contracted_sample_distances``: uniform on [0, 2], then 2 / linspace(1, 1/128)), oversampled outer
+points are thinned, and the rest follows the shared DVGO rendering. The distortion loss uses
+s = 1 - 1 / (1 + t) with delta_s = 1 / n_max (n_max = samples per ray before skipping), and depth is
+t * scene_radius (world units).
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
-"""Ray marching for DVGO: ray/AABB slab test, uniform steps in a bounded box, the contracted sampling
-of the unbounded model, and packed-sample filtering.
+"""Ray marching of DVGO's unbounded model: the fixed sample distances, the contraction
+(``common.render.contraction``) and the thinning of oversampled outer points. The bounded model
+samples with ``common.render.uniform_samples_in_aabb``.
 
 Packed layout (as in ``common.render``): the samples of a batch of R rays are one flat tensor [M, ...]
 with an int64 ``ray_indices`` [M], sorted ascending, and samples of one ray ordered near to far.
@@ -11,61 +12,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-
-def ray_aabb(
-    rays_o: Tensor, rays_d: Tensor, xyz_min: Tensor, xyz_max: Tensor, near: float, far: float
-) -> tuple[Tensor, Tensor]:
-    """Slab test of rays [R, 3] against the box, clamped to [near, far].
-
-    With a = (xyz_max - o) / d and b = (xyz_min - o) / d per axis (d == 0 replaced by 1e-6):
-    t_min = clamp(max_axis min(a, b), near, far), t_max = clamp(min_axis max(a, b), near, far).
-    A ray that misses the box gets t_min >= t_max. Returns (t_min [R], t_max [R]).
-    """
-    vec = torch.where(rays_d == 0, torch.full_like(rays_d, 1e-6), rays_d)
-    rate_a = (xyz_max - rays_o) / vec
-    rate_b = (xyz_min - rays_o) / vec
-    t_min = torch.minimum(rate_a, rate_b).amax(-1).clamp(min=near, max=far)
-    t_max = torch.maximum(rate_a, rate_b).amin(-1).clamp(min=near, max=far)
-    return t_min, t_max
-
-
-def sample_in_box(
-    rays_o: Tensor, rays_d: Tensor, xyz_min: Tensor, xyz_max: Tensor, near: float, far: float, stepdist: float
-) -> tuple[Tensor, Tensor, Tensor]:
-    """Uniform samples inside the box (official ``sample_pts_on_rays``), packed.
-
-    Ray r gets n_r = max(ceil((t_max - t_min) / stepdist), 1) samples at t = t_min + k * stepdist,
-    k = 0..n_r-1; samples outside [xyz_min, xyz_max] are dropped.
-    Returns (pts [M, 3], ray_indices [M] int64 sorted, t [M]).
-    """
-    rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
-    t_min, t_max = ray_aabb(rays_o, rays_d, xyz_min, xyz_max, near, far)
-    n_steps = torch.ceil((t_max - t_min) / stepdist).clamp(min=1).long()
-    ray_indices = torch.repeat_interleave(torch.arange(len(rays_o), device=rays_o.device), n_steps)
-    starts = torch.cumsum(n_steps, 0) - n_steps
-    step_id = torch.arange(len(ray_indices), device=rays_o.device) - starts[ray_indices]
-    t = t_min[ray_indices] + step_id.to(t_min.dtype) * stepdist
-    pts = rays_o[ray_indices] + rays_d[ray_indices] * t[:, None]
-    inside = torch.nonzero(((pts >= xyz_min) & (pts <= xyz_max)).all(-1)).squeeze(1)
-    return pts[inside], ray_indices[inside], t[inside]
-
-
-def contract(pts: Tensor, bg_len: float, norm: str = "l2") -> tuple[Tensor, Tensor]:
-    """Unbounded-scene contraction of normalised points [..., 3].
-
-    p -> p for |p| <= 1, else p / |p| * ((1 + bg_len) - bg_len / |p|), with |.| the l2 or inf norm,
-    so R^3 maps into the ball (norm) of radius 1 + bg_len, inside the box [-1 - bg_len, 1 + bg_len]^3.
-    Returns (contracted points [..., 3], inner mask [...] = |p| <= 1).
-    """
-    if norm == "l2":
-        n = pts.norm(dim=-1, keepdim=True)
-    elif norm == "inf":
-        n = pts.abs().amax(dim=-1, keepdim=True)
-    else:
-        raise ValueError(f"contracted_norm must be 'l2' or 'inf', got {norm!r}")
-    inner = n <= 1
-    out = torch.where(inner, pts, pts / n.clamp(min=1) * ((1 + bg_len) - bg_len / n.clamp(min=1)))
-    return out, inner.squeeze(-1)
+from common.render.contraction import contract_with_inner
 
 
 def contracted_sample_distances(bg_len: float, world_len: int, stepsize: float, device=None) -> Tensor:
@@ -110,7 +57,7 @@ def sample_contracted(
     """
     rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
     t = contracted_sample_distances(bg_len, world_len, stepsize, device=rays_o.device)
-    pts, inner = contract(rays_o[:, None, :] + rays_d[:, None, :] * t[None, :, None], bg_len, norm)
+    pts, inner = contract_with_inner(rays_o[:, None, :] + rays_d[:, None, :] * t[None, :, None], norm, bg_len)
     keep = inner.clone()
     dist_thres = (2 + 2 * bg_len) / world_len * stepsize * 0.95
     keep[:, 1:] |= cumdist_keep((pts[:, 1:] - pts[:, :-1]).norm(dim=-1), dist_thres)

@@ -33,15 +33,22 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.render import accumulate_along_rays, composite, weights_from_alpha
-from s3im.models.dvgo.grid import DenseGrid, MaskGrid, grid_points, grid_resolution
-from s3im.models.dvgo.losses import distortion_loss, entropy_last, rgb_per_point
-from s3im.models.dvgo.marching import sample_in_box
+from common.fields import DenseGrid, MaskGrid, grid_points, grid_resolution, positional_encoding
+from common.render import (
+    accumulate_along_rays,
+    composite,
+    distortion_loss,
+    uniform_samples_in_aabb,
+    weights_from_alpha,
+)
+from s3im.models.dvgo.losses import entropy_last, rgb_per_point
 from s3im.models.dvgo.optim import MaskedAdam
 from s3im.models.dvgo.tv import add_tv_grad_
 
 # The official renderer (Alphas2Weights) stops a ray once its transmittance drops below 1e-3.
 STOP_TRANSMITTANCE = 1e-3
+# The official slab test replaces direction components equal to 0 by 1e-6.
+ZERO_DIRECTION = 1e-6
 
 
 def _schedule(value) -> dict[int, float]:
@@ -90,7 +97,6 @@ class VoxGOBase(nn.Module):
         self.rgbnet = None
         if rgbnet_dim > 0:
             pe, width, depth = int(cfg["viewbase_pe"]), int(cfg["rgbnet_width"]), int(cfg["rgbnet_depth"])
-            self.register_buffer("viewfreq", 2.0 ** torch.arange(pe, dtype=torch.float32))
             self.rgbnet = nn.Sequential(
                 nn.Linear(rgbnet_dim + 3 + 6 * pe, width),
                 nn.ReLU(inplace=True),
@@ -146,11 +152,10 @@ class VoxGOBase(nn.Module):
         k0 = self.k0(pts)
         if self.rgbnet is None:
             return torch.sigmoid(k0)
-        emb = (viewdirs.unsqueeze(-1) * self.viewfreq).flatten(-2)
-        emb = torch.cat([viewdirs, emb.sin(), emb.cos()], -1)[ray_indices]
+        emb = positional_encoding(viewdirs, int(self.cfg["viewbase_pe"]), layout="dvgo")[ray_indices]
         return torch.sigmoid(self.rgbnet(torch.cat([k0, emb], -1)))
 
-    def render(self, rays_o: Tensor, rays_d: Tensor, viewdirs: Tensor, background) -> dict[str, Tensor]:
+    def render_packed(self, rays_o: Tensor, rays_d: Tensor, viewdirs: Tensor, background) -> dict[str, Tensor]:
         """Volume rendering of rays [R, 3]; background: float, [3] or [R, 3].
 
         Returns rgb [R, 3], depth [R] (sum_i w_i t_i, world units, not normalised), acc [R] = 1 - T_final,
@@ -195,7 +200,7 @@ class VoxGOBase(nn.Module):
             viewdirs = rays_d / rays_d.norm(dim=-1, keepdim=True)
         if self.training:
             self._n_rays = len(rays_o)
-        return self.render(rays_o, rays_d, viewdirs, self._background(len(rays_o), rays_o.device))
+        return self.render_packed(rays_o, rays_d, viewdirs, self._background(len(rays_o), rays_o.device))
 
     @torch.no_grad()
     def render_rays(
@@ -212,10 +217,15 @@ class VoxGOBase(nn.Module):
         for i in range(0, len(rays_o), chunk):
             sl = slice(i, i + chunk)
             bg_i = bg[sl] if torch.is_tensor(bg) and bg.dim() == 2 else bg
-            o = self.render(rays_o[sl], rays_d[sl], viewdirs[sl], bg_i)
+            o = self.render_packed(rays_o[sl], rays_d[sl], viewdirs[sl], bg_i)
             outs.append({k: o[k] for k in ("rgb", "depth", "acc")})
         self.train(was_training)
         return {k: torch.cat([o[k] for o in outs]) for k in ("rgb", "depth", "acc")}
+
+    def render(self, rays: dict, chunk: int = 8192) -> dict[str, Tensor]:
+        """The driver's evaluation protocol: ``rays`` with "rays_o", "rays_d" [R, 3] (and optionally
+        "viewdirs") -> ``render_rays`` (rgb [R, 3], depth [R], acc [R])."""
+        return self.render_rays(rays["rays_o"], rays["rays_d"], rays.get("viewdirs"), chunk=chunk)
 
     # -------------------------------------------------------------------------------- training
     def losses(self, outputs: dict, batch: dict, step: int | None = None) -> dict[str, Tensor]:
@@ -316,7 +326,9 @@ class DirectVoxGO(VoxGOBase):
 
     def _sample(self, rays_o: Tensor, rays_d: Tensor):
         stepdist = self.cfg["stepsize"] * self.voxel_size
-        pts, ray_indices, t = sample_in_box(rays_o, rays_d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist)
+        pts, ray_indices, t = uniform_samples_in_aabb(
+            rays_o, rays_d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist, ZERO_DIRECTION
+        )
         diag = float((self.xyz_max - self.xyz_min).norm())
         return pts, ray_indices, t, t / diag, stepdist / diag
 
@@ -334,7 +346,9 @@ class DirectVoxGO(VoxGOBase):
         stepdist = self.cfg["stepsize"] * self.voxel_size
         hits = []
         for o, d in zip(rays_o.split(chunk), rays_d.split(chunk)):
-            pts, ray_indices, _ = sample_in_box(o, d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist)
+            pts, ray_indices, _ = uniform_samples_in_aabb(
+                o, d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist, ZERO_DIRECTION
+            )
             hit = torch.zeros(len(o), dtype=torch.bool, device=o.device)
             hit[ray_indices[self.mask_cache(pts)]] = True
             hits.append(hit)

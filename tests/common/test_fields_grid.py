@@ -5,7 +5,7 @@ import itertools
 import pytest
 import torch
 
-from s3im.models.dvgo.grid import DenseGrid, MaskGrid, grid_points, grid_resolution
+from common.fields.grid import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid
 
 
 def trilinear_reference(vol: torch.Tensor, xyz_min, xyz_max, p) -> torch.Tensor:
@@ -81,3 +81,10 @@ def test_state_dict_loads_into_a_grid_of_another_size():
     m = MaskGrid(torch.ones(2, 2, 2), torch.zeros(3), torch.ones(3))
     m.load_state_dict(MaskGrid(torch.zeros(4, 5, 6), torch.zeros(3), torch.ones(3)).state_dict())
     assert m.mask.shape == (4, 5, 6) and not m.mask.any()
+
+
+def test_normalize_to_grid_maps_box_corners_to_flipped_unit_cube():
+    lo, hi = torch.tensor([-1.0, 0.0, 2.0]), torch.tensor([1.0, 4.0, 3.0])
+    pts = torch.stack([lo, hi, torch.tensor([1.0, 0.0, 2.5])])
+    expected = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [0.0, -1.0, 1.0]])  # (z, y, x) order
+    torch.testing.assert_close(normalize_to_grid(pts, lo, hi), expected)

@@ -1,4 +1,4 @@
-"""Dense voxel grids of DVGO: trilinear feature grids and the boolean occupancy (mask) grid.
+"""Dense voxel grids (as in DVGO): trilinear feature grids and the boolean occupancy (mask) grid.
 
 Coordinates: a grid of world size (X, Y, Z) spans the box [xyz_min, xyz_max] with its nodes ON the
 box corners (``align_corners=True``): node (i, j, k) sits at ``xyz_min + (i, j, k) / (X-1, Y-1, Z-1) *
