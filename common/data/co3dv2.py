@@ -164,21 +164,26 @@ def read_co3d_depth(path: Path, scale_adjustment: float) -> np.ndarray:
     return depth
 
 
-def _set_list(cat_dir: Path, subset: str, sequence: str | None, split: str | None):
-    """(sequence name, {frame_number: [split names]}) of the requested sequence in the set list."""
-    path = cat_dir / "set_lists" / f"set_lists_{subset}.json"
+def read_set_list(path: Path) -> dict[str, dict[int, list[str]]]:
+    """CO3D set list ``{split: [[sequence_name, frame_number, image_path], ...]}`` -> sequence -> frame -> splits."""
     if not path.is_file():
-        found = sorted(p.stem.removeprefix("set_lists_") for p in (cat_dir / "set_lists").glob("set_lists_*.json"))
+        found = sorted(p.stem.removeprefix("set_lists_") for p in path.parent.glob("set_lists_*.json"))
         raise DataFormatError(path, "set list not found", f"one of the subsets {found}")
-    lists = read_json(path)
     by_seq: dict[str, dict[int, list[str]]] = {}
-    for name, entries in lists.items():
+    for name, entries in read_json(path).items():
         if not isinstance(entries, list):
             raise DataFormatError(path, f"split '{name}' is {type(entries).__name__}", "a list of entries")
         for e in entries:
             if not (isinstance(e, list) and len(e) >= 2 and isinstance(e[0], str) and isinstance(e[1], int)):
                 raise DataFormatError(path, f"split '{name}' entry {e!r}", "[sequence_name, frame_number, image_path]")
             by_seq.setdefault(e[0], {}).setdefault(e[1], []).append(name)
+    return by_seq
+
+
+def _set_list(cat_dir: Path, subset: str, sequence: str | None, split: str | None):
+    """(sequence name, {frame_number: [split names]}) of the requested sequence in the set list."""
+    path = cat_dir / "set_lists" / f"set_lists_{subset}.json"
+    by_seq = read_set_list(path)
     if not by_seq:
         raise DataFormatError(path, "set list names no frame", "at least one [sequence_name, frame_number, path]")
     sequence = next(iter(by_seq)) if sequence is None else sequence

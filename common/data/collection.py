@@ -32,8 +32,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from common.data.co3dv2 import read_set_list
 from common.data.errors import DataFormatError
-from common.data.io import read_json
 from common.data.registry import load_scene
 from common.data.scene import SceneData
 
@@ -222,22 +222,6 @@ class SceneCollection:
     def digest(self) -> str:
         """SHA-1 of the ordered names (identifies the collection in a sampler's state)."""
         return hashlib.sha1("\n".join(self._names).encode()).hexdigest()
-
-
-def read_set_list(path: Path) -> dict[str, dict[int, list[str]]]:
-    """CO3D set list ``{split: [[sequence_name, frame_number, image_path], ...]}`` -> sequence -> frame -> splits."""
-    if not path.is_file():
-        found = sorted(p.stem.removeprefix("set_lists_") for p in path.parent.glob("set_lists_*.json"))
-        raise DataFormatError(path, "set list not found", f"one of the subsets {found}")
-    by_seq: dict[str, dict[int, list[str]]] = {}
-    for name, entries in read_json(path).items():
-        if not isinstance(entries, list):
-            raise DataFormatError(path, f"split '{name}' is {type(entries).__name__}", "a list of entries")
-        for e in entries:
-            if not (isinstance(e, list) and len(e) >= 2 and isinstance(e[0], str) and isinstance(e[1], int)):
-                raise DataFormatError(path, f"split '{name}' entry {e!r}", "[sequence_name, frame_number, image_path]")
-            by_seq.setdefault(e[0], {}).setdefault(e[1], []).append(name)
-    return by_seq
 
 
 class CollectionSampler:

@@ -17,6 +17,7 @@ from __future__ import annotations
 import os
 import random
 import re
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -78,6 +79,26 @@ def load_checkpoint(path: str | Path, map_location: str | torch.device = "cpu") 
             f"{path}: unreadable checkpoint ({type(exc).__name__}: {first}); "
             "expected a torch.save file of tensors and plain values"
         ) from exc
+
+
+def load_latest_good(run_dir: str | Path, map_location: str | torch.device = "cpu") -> tuple[Path, dict] | None:
+    """(path, state) of the newest readable checkpoint of a run, or None when it has none.
+
+    An unreadable newer checkpoint (a truncated file, a file that is not a tensors-only checkpoint)
+    is skipped with a warning on stderr naming it; when none is readable the newest one's error is raised.
+    """
+    run_dir = Path(run_dir)
+    found = list_checkpoints(run_dir / "checkpoints") or list_checkpoints(run_dir)
+    first_error = None
+    for path in reversed(found):
+        try:
+            return path, load_checkpoint(path, map_location)
+        except ValueError as exc:
+            first_error = first_error or exc
+            print(f"warning: {exc}; falling back to the previous checkpoint", file=sys.stderr)
+    if first_error is not None:
+        raise first_error
+    return None
 
 
 def prune_checkpoints(directory: str | Path, keep_last: int | None) -> list[Path]:

@@ -24,8 +24,17 @@ import yaml
 from common.config import Config, ConfigError, load_config, parse_cli
 from common.data.errors import DataFormatError
 from common.engine.checkpoint import latest_checkpoint
-from common.engine.experiment import Experiment, ModelFamily, non_finite_keys, resolve_device, run_experiment
+from common.engine.experiment import (
+    SAMPLER_ALIASES,
+    Experiment,
+    ModelFamily,
+    non_finite_keys,
+    resolve_device,
+    run_experiment,
+)
+from common.engine.schedules import LrSchedule
 from common.engine.trainer import NonFiniteError
+from common.rays import RaySampler
 
 # keys that may change when a run is resumed: how long it trains and how it reports, not what it learns
 RESUMABLE_KEYS = (
@@ -77,6 +86,16 @@ def validate_config(cfg: Config) -> None:
     net = cfg.get("eval.lpips_net")
     if net is not None and net not in LPIPS_NETS:
         raise ConfigError(f"eval.lpips_net: unknown net {net!r}; expected one of {', '.join(LPIPS_NETS)} or null")
+    try:
+        LrSchedule.from_config(cfg.train, cfg.train.iters)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from exc
+    sampler, patch = cfg.get("train.sampler"), cfg.get("train.patch_size")
+    modes = (*RaySampler.MODES, *SAMPLER_ALIASES)
+    if sampler not in modes:
+        raise ConfigError(f"train.sampler: unknown sampler {sampler!r}; expected one of {', '.join(modes)}")
+    if sampler == "patch" and not (isinstance(patch, int) and patch >= 1):
+        raise ConfigError(f"train.patch_size: {patch!r}; the patch sampler needs an integer >= 1")
     for key in ("train.grad_clip", "train.ema_decay"):
         value = cfg.get(key)
         if value is not None and not (isinstance(value, (int, float)) and value >= 0):

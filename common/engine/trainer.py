@@ -82,7 +82,7 @@ from common.engine.checkpoint import (
     checkpoint_path,
     latest_checkpoint,
     list_checkpoints,
-    load_checkpoint,
+    load_latest_good,
     prune_checkpoints,
     restore_rng_state,
     save_checkpoint,
@@ -306,7 +306,8 @@ class Trainer:
     def _start(self, resume: bool) -> None:
         latest = latest_checkpoint(self.run_dir.path)
         if resume and latest is not None:
-            self.load_state_dict(load_checkpoint(latest, map_location="cpu"))
+            _, state = load_latest_good(self.run_dir.path)
+            self.load_state_dict(state)
             return
         if latest is not None:
             names = ", ".join(p.name for p in list_checkpoints(self.run_dir.checkpoints))
@@ -340,18 +341,21 @@ class Trainer:
         values["it_per_s"] = rate
         return values
 
-    def _check_finite(self, index: int, terms: Mapping[str, Any]) -> None:
-        """Raise NonFiniteError naming the first non-finite loss term, else the first non-finite parameter."""
+    def _check_terms(self, index: int, terms: Mapping[str, Any]) -> None:
+        """Raise NonFiniteError naming the first non-finite loss term (before any parameter is updated)."""
         for name, value in terms.items():
             number = float(value.detach()) if torch.is_tensor(value) else float(value)
             if not math.isfinite(number):
-                raise NonFiniteError(f"step {index + 1}: loss term {name!r} is {number}; training stopped")
+                raise NonFiniteError(f"step {index + 1}: non-finite loss term {name!r} ({number}); training stopped")
+
+    def _check_parameters(self, index: int) -> None:
+        """Raise NonFiniteError naming the first parameter that the update made non-finite."""
         params = [p for p in self.model.parameters() if p.dtype.is_floating_point]
         if params and not bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             for name, p in self.model.named_parameters():
                 if p.dtype.is_floating_point and not bool(torch.isfinite(p).all()):
                     raise NonFiniteError(
-                        f"step {index + 1}: parameter {name!r} became non-finite "
+                        f"step {index + 1}: non-finite parameter {name!r} after the update "
                         f"({int((~torch.isfinite(p)).sum())} of {p.numel()} values); training stopped"
                     )
 
@@ -392,9 +396,10 @@ class Trainer:
         if self.grad_clip is not None:
             params = [p for opt in self.optimizers.values() for g in opt.param_groups for p in g["params"]]
             torch.nn.utils.clip_grad_norm_(params, self.grad_clip)
-        self._check_finite(index, {**terms, "loss": total})
+        self._check_terms(index, {**terms, "loss": total})
         for opt in self.optimizers.values():
             opt.step()
+        self._check_parameters(index)
         return terms, outputs
 
     def fit(self, resume: bool = False) -> dict[str, Any]:
@@ -434,7 +439,8 @@ class Trainer:
                 batch = _to_device(self.sampler(index, self.generator), self.device)
                 if train_step is not None:
                     terms, outputs = dict(train_step(batch, index, self.optimizers)), {}
-                    self._check_finite(index, terms)
+                    self._check_terms(index, terms)
+                    self._check_parameters(index)
                 else:
                     terms, outputs = self._loss_step(batch, index, after_backward)
                 for scheduler in self.schedulers.values():

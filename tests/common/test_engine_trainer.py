@@ -347,7 +347,7 @@ def test_non_finite_loss_stops_the_run(tmp_path):
         def losses(self, outputs, batch, step):
             return {"bad": self.p * float("nan")}
 
-    with pytest.raises(FloatingPointError, match="step 1: loss term 'bad' is nan"):
+    with pytest.raises(FloatingPointError, match="step 1: non-finite loss term 'bad'"):
         Trainer(NanModel(), lambda s, g: {}, iters=3, run_dir=tmp_path, log_every=1, progress=False).fit()
     assert not RunDir(tmp_path).is_finished()
 

@@ -93,3 +93,54 @@ def test_resume_equals_uninterrupted(scene_root, tmp_path):
     assert records(tmp_path / "straight", "train")[-1]["values"]["loss"] == pytest.approx(
         records(tmp_path / "split", "train")[-1]["values"]["loss"], rel=0, abs=0
     )
+
+
+@pytest.fixture(scope="module")
+def blender_root(tmp_path_factory) -> Path:
+    base = tmp_path_factory.mktemp("shapes")
+    root = ensure_dataset("shapes", root=base, scenes=1, res=32, frames=12)
+    return next(p for p in sorted(root.iterdir()) if p.is_dir())
+
+
+def run_bounded(root: Path, run_dir: Path, *overrides: str, resume: bool = False) -> int:
+    args = ["--config", "s3im/configs/dvgo_blender.yaml", "--profile", "smoke", "--device", "cpu"]
+    args += ["--run-dir", str(run_dir), f"data.root={root}", "data.downscale=1", "eval.lpips_net=null"]
+    args += ["model.coarse_iters=150", "train.batch_size=1024", *overrides]  # coarse geometry must appear
+    return main(args + (["--resume"] if resume else []))
+
+
+def test_bounded_dvgo_coarse_then_fine_and_resume_across_stages(blender_root, tmp_path, capsys):
+    """The coarse stage trains in <run>/coarse, the fine stage (built from it, on the rays that reach the
+    coarse geometry) in <run>; a run interrupted in the fine stage resumes to the same weights."""
+    assert run_bounded(blender_root, tmp_path / "straight", "train.iters=6", "train.checkpoint_every=2") == 0
+    out = capsys.readouterr().out
+    assert "fine stage: training on the" in out
+    coarse = load_checkpoint(latest_checkpoint(tmp_path / "straight" / "coarse"))
+    fine = load_checkpoint(latest_checkpoint(tmp_path / "straight"))
+    assert coarse["step"] == 150 and fine["step"] == 6
+    assert fine["model"]["k0.grid"].shape[1] == 12 and coarse["model"]["k0.grid"].shape[1] == 3
+    assert fine["sampler"]["n_rays"] < coarse["sampler"]["n_rays"]  # in_maskcache kept a subset
+    assert coarse["sampler"]["mode"] == "iid" and fine["sampler"]["mode"] == "permutation"
+    assert run_bounded(blender_root, tmp_path / "split", "train.iters=4", "train.checkpoint_every=2") == 0
+    assert run_bounded(blender_root, tmp_path / "split", "train.iters=6", "train.checkpoint_every=2", resume=True) == 0
+    resumed = load_checkpoint(latest_checkpoint(tmp_path / "split"))
+    for k, v in fine["model"].items():
+        if torch.is_tensor(v):
+            assert torch.equal(v, resumed["model"][k]), k
+
+
+def test_run_label_follows_the_s3im_weight(scene_root, tmp_path):
+    run(scene_root, tmp_path / "r", "s3im.weight=1.0", "train.iters=2")
+    cfg = yaml.safe_load((tmp_path / "r" / "config.yaml").read_text())
+    assert cfg["experiment"]["setting"] == "multiplex"
+    args = ["--config", PRESET, "--profile", "smoke", "--device", "cpu", "--run-dir", str(tmp_path / "x")]
+    assert main([*args, f"data.root={scene_root}", "experiment.setting=multiplex", "s3im.weight=0.0"]) == 2
+
+
+def test_absurd_learning_rates_stop_with_one_line_and_no_metrics(scene_root, tmp_path, capsys):
+    args = ["--config", PRESET, "--profile", "smoke", "--device", "cpu", "--run-dir", str(tmp_path / "r")]
+    rc = main([*args, f"data.root={scene_root}", "model.lrate_density=1e39", "model.lrate_k0=1e39"])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert rc == 3 and len(err) == 1 and "non-finite" in err[0], err
+    assert not (tmp_path / "r" / "test_metrics.json").exists()
+    assert main([*args, f"data.root={scene_root}", "model.lrate_rgbnet=.inf"]) == 2  # refused before training
