@@ -287,3 +287,19 @@ def test_extra_losses_only_in_the_stages_that_take_them(preset, tmp_path):
 
     assert run(preset, tmp_path / "r", "model.stages=2", extra=extra) == 0
     assert len(calls) == PRESET["train"]["iters"]  # the pretrain stage declares extra_losses=False
+
+
+def test_loader_options_come_from_the_config(tmp_path):
+    """data.options reaches the format's loader (here the Blender background colour of RGBA images)."""
+    from common.config import Config
+    from common.data.synthetic import ensure_dataset
+    from common.engine.experiment import load_data
+
+    root = ensure_dataset("shapes", root=tmp_path, scenes=1, res=16, frames=4)
+    scene_dir = next(p for p in sorted(root.iterdir()) if p.is_dir())
+    data = {**PRESET["data"], "format": "blender", "root": str(scene_dir)}
+    white, source = load_data(Config({**PRESET, "data": data}))
+    black, _ = load_data(Config({**PRESET, "data": {**data, "options": {"background": [0.0, 0.0, 0.0]}}}))
+    assert source == "synthetic"
+    corner_w, corner_b = white.load_image(0)[0, 0], black.load_image(0)[0, 0]
+    assert np.allclose(corner_w, 1.0) and np.allclose(corner_b, 0.0)

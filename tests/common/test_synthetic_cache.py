@@ -85,3 +85,15 @@ def test_is_synthetic_recognises_generated_scenes(tmp_path):
     assert not is_synthetic(scene) and not is_synthetic(scene.parent)
     (scene / "synthetic_scene.json").write_text("{}")
     assert is_synthetic(scene) and is_synthetic(scene.parent)
+
+
+def test_every_generated_scene_dir_is_recognised_as_synthetic(tmp_path):
+    """A scene dir of a kind without synthetic_scene.json (the Blender-layout shapes) is still synthetic."""
+    from common.data.synthetic import is_synthetic
+
+    root = ensure_dataset("shapes", root=tmp_path / "gen", scenes=1, res=16, frames=4)
+    scene_dir = next(p for p in sorted(root.iterdir()) if p.is_dir())
+    assert not (scene_dir / "synthetic_scene.json").exists()
+    assert is_synthetic(scene_dir) and is_synthetic(scene_dir / "train") and is_synthetic(root)
+    (tmp_path / "real" / "scene").mkdir(parents=True)
+    assert not is_synthetic(tmp_path / "real" / "scene")

@@ -83,11 +83,28 @@ def ensure_dataset(
     return target
 
 
-def is_synthetic(scene_root: str | Path) -> bool:
-    """True when ``scene_root`` (a scene directory or a data set root) was written by this generator.
+def _generated_set(directory: Path) -> bool:
+    """True when ``directory`` is a data set root written by ``ensure_dataset`` (its done.json names a kind)."""
+    marker = directory / "done.json"
+    if not marker.is_file():
+        return False
+    try:
+        info = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    return isinstance(info, dict) and "kind" in info and "version" in info
 
-    Every generated scene directory holds ``synthetic_scene.json``; a data set root holds scene
-    directories that do. Used to label results as synthetic even when a path is given explicitly.
+
+def is_synthetic(scene_root: str | Path) -> bool:
+    """True when ``scene_root`` (a scene directory, a folder inside one, or a data set root) was written by
+    this generator.
+
+    Generated scene directories hold ``synthetic_scene.json`` (rooms, CO3D-like objects), and every data
+    set written by ``ensure_dataset`` holds ``done.json`` naming its kind at its root; the directory, its
+    children and its ancestors are checked. Used to label results as synthetic even when a path is given
+    explicitly.
     """
-    root = Path(scene_root)
-    return (root / "synthetic_scene.json").is_file() or any(root.glob("*/synthetic_scene.json"))
+    root = Path(scene_root).resolve()
+    if (root / "synthetic_scene.json").is_file() or any(root.glob("*/synthetic_scene.json")):
+        return True
+    return any(_generated_set(d) for d in (root, *root.parents))
