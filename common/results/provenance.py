@@ -60,7 +60,7 @@ def portable_path(
       another ``.../bin/python*``: its bare name;
     - under the folder named by one of ``env_vars`` (set and not ``/``): ``$VAR/rest`` (``$VAR`` for the folder);
     - under ``repo``: relative to it (``data_cache/synthetic/x``; ``.`` for the root);
-    - under the folder holding ``repo``: ``../sibling/rest`` (e.g. ``../shared/data/...``);
+    - under ``../shared`` beside ``repo`` (the project's shared data folder): ``../shared/rest``;
     - under the home folder: ``~/rest``;
     - elsewhere (a temporary folder, say): ``<outside repo>/<name>``, the last component only, since the
       folder means nothing on another machine.
@@ -78,7 +78,8 @@ def portable_path(
         return os.path.basename(p)
     repo_dir = os.path.abspath(repo)
     bases = [(f"${var}", os.environ[var]) for var in env_vars if os.environ.get(var)]
-    bases += [("", repo_dir), ("..", os.path.dirname(repo_dir)), ("~", os.path.expanduser("~"))]
+    bases += [("", repo_dir), ("../shared", os.path.join(os.path.dirname(repo_dir), "shared"))]
+    bases += [("~", os.path.expanduser("~"))]
     best: tuple[int, str] | None = None
     for prefix, base in bases:
         base = os.path.normpath(os.path.abspath(base))

@@ -178,3 +178,12 @@ def test_provenance_validation(tmp_path):
     with pytest.raises(ValueError, match="JSON-serialisable"):
         Provenance.collect("real", "x", "quick", "cmd", extra={"ids": {1, 2}})
     assert git_state(tmp_path) == (None, None)  # not a git checkout
+
+
+def test_only_the_shared_sibling_is_relative_to_the_repo_parent(tmp_path):
+    """A checkout in /tmp must not turn other /tmp paths (pytest's tmp_path, say) into ../ paths."""
+    repo = tmp_path / "checkout"
+    (repo / "x").mkdir(parents=True)
+    other = tmp_path / "pytest-of-someone" / "run" / "alexnet.pth"
+    assert portable_path(other, (), repo=repo) == "<outside repo>/alexnet.pth"
+    assert portable_path(tmp_path / "shared" / "data" / "a.pt", (), repo=repo) == "../shared/data/a.pt"
