@@ -1,12 +1,14 @@
-"""Registers the object-centric synthetic kinds: CO3D-like sequences, D-NeRF-like animations, the shape family."""
+"""Registers the object-centric synthetic kinds: CO3D-like sequences, D-NeRF-like animations, the shape family,
+NeRF-synthetic-like composite objects."""
 
 from __future__ import annotations
 
 
 def register_object_kinds() -> None:
-    """Add ``co3dv2``, ``dnerf`` and ``shapes`` to `common.data.synthetic.KINDS`."""
+    """Add ``co3dv2``, ``dnerf``, ``shapes`` and ``blender_objects`` to `common.data.synthetic.KINDS`."""
     from common.data.synthetic import Kind, register
     from common.data.synthetic.shapes import write_shapes
+    from common.data.synthetic.write_blender_objects import write_blender_objects
     from common.data.synthetic.write_co3d import write_co3d
     from common.data.synthetic.write_dnerf import write_dnerf
 
@@ -24,5 +26,16 @@ def register_object_kinds() -> None:
             64,
             24,
             "deformable shape family with per-vertex correspondences (correspondence.npz), Blender layout",
+        ),
+    )
+    register(
+        "blender_objects",
+        Kind(
+            write_blender_objects,
+            "blender",
+            4,
+            100,
+            100,
+            "lego-like textured composite objects, NeRF-synthetic layout (90 train / 10 test views at 100 frames)",
         ),
     )
