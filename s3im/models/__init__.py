@@ -5,7 +5,9 @@ trains; a new model is a subpackage, an entry here and a preset in ``s3im/config
 """
 
 from s3im.models.dvgo.family import DVGO
+from s3im.models.nerf.family import NERF
+from s3im.models.tensorf.family import TENSORF
 
-REGISTRY = {"dvgo": DVGO}
+REGISTRY = {"dvgo": DVGO, "nerf": NERF, "tensorf": TENSORF}
 
 __all__ = ["REGISTRY"]

@@ -1,0 +1,1 @@
+"""Vanilla NeRF (coarse + fine, nerf-pytorch) for standard and multiplex (S3IM) training."""

@@ -1,0 +1,221 @@
+"""Vanilla NeRF with hierarchical sampling (nerf-pytorch ``render_rays``) under the trainer's model protocol.
+
+Per ray batch (R rays, S_c = n_samples coarse, S_f = n_importance fine samples):
+  1. coarse t [R, S_c] in [near, far] (``sampling.coarse_t``; jittered in training), coarse network on
+     them -> coarse rgb [R, 3] and weights [R, S_c];
+  2. fine t [R, S_f] from the coarse weights (``sampling.fine_t``; deterministic at evaluation), the fine
+     network on all S_c + S_f samples sorted by t -> fine rgb [R, 3] (the "rgb" output, the one S3IM sees);
+  3. loss = mse(fine rgb, target) + mse(coarse rgb, target).
+Density noise N(0, raw_noise_std^2) is added before the ReLU in training only; white background
+(rgb + (1 - acc)) with ``white_bkgd``. Without a fine network (``n_importance`` 0) the coarse output is "rgb".
+
+The fine pass evaluates the fine network on the coarse samples' encodings (computed once, in the coarse
+pass) concatenated with the new samples' encodings, in that unsorted order; the network is per-sample, so
+sorting its outputs (rgb, sigma) by t afterwards gives what evaluating the sorted samples gives.
+
+Near / far: the scene's (or the config's) values; ``near_far: z_depth`` (nerf-pytorch, whose rays have
+camera-z = 1 directions) treats them as camera z-depths, i.e. t_near = near * dir_norm along the unit ray
+(``dir_norm`` = ||K^-1 [u, v, 1]|| from the ray dict; a dict without it is read as distances);
+``distance`` uses them as distances along the ray.
+
+The networks run ``netchunk`` samples per call (whole rays), which bounds the size of every temporary:
+at 8192 samples a [8192, 256] float32 block is 8 MiB, below glibc's largest mmap threshold, so freed
+blocks are reused by the allocator instead of being mapped and page-faulted anew each step (a plain
+full-batch step at 256 rays x (32 + 64) samples takes ~31k minor page faults per step, this one ~0).
+``precision: bf16`` runs the networks under bfloat16 autocast (fp32 weights, compositing and losses);
+default fp32.
+"""
+
+from __future__ import annotations
+
+from contextlib import nullcontext
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from common.fields.encoding import positional_encoding
+from common.fields.nerf import NeRF, NeRFFields
+from common.render.sampling import points_from_t
+from s3im.models.nerf.network import evaluate_nerf
+from s3im.models.nerf.sampling import COARSE_SAMPLING, coarse_t, fine_t, render_samples
+
+# nerf-pytorch defaults (run_nerf.py config_parser + configs/lego.txt); the presets set every key.
+DEFAULTS: dict = {
+    "netdepth": 8,  # trunk layers (coarse and fine)
+    "netwidth": 256,  # trunk width
+    "skips": [4],  # input re-injected after this layer
+    "multires": 10,  # xyz positional-encoding frequencies
+    "multires_views": 4,  # view-direction frequencies
+    "use_viewdirs": True,  # view-dependent colour branch
+    "n_samples": 64,  # coarse samples per ray (N_samples)
+    "n_importance": 128,  # fine samples per ray (N_importance); 0 = no fine network
+    "perturb": True,  # jitter the coarse samples and draw random fine samples in training
+    "coarse_sampling": "linspace",  # linspace (nerf-pytorch) | bins (common stratified_samples)
+    "raw_noise_std": 0.0,  # density noise std in training (nerf-pytorch: 0 blender, 1 LLFF)
+    "white_bkgd": True,  # composite on white
+    "near": None,  # null = the scene's near
+    "far": None,  # null = the scene's far
+    "near_far": "z_depth",  # z_depth (nerf-pytorch planes) | distance (along the unit ray)
+    "lrate": 5e-4,  # Adam learning rate
+    "adam_betas": [0.9, 0.999],  # nerf-pytorch's Adam betas (torch defaults)
+    "adam_eps": 1e-8,
+    "precision": "fp32",  # fp32 | bf16 autocast (only faster with native bf16 matmuls: AVX512-BF16 / AMX / GPU)
+    "netchunk": 8192,  # samples per network call (nerf-pytorch netchunk: 65536)
+    "precrop_iters": 0,  # steps drawing rays from the central crop of the images (read by the family's sampler)
+    "precrop_frac": 0.5,  # side of that crop / image side
+}
+NEAR_FAR = ("z_depth", "distance")
+PRECISIONS = ("fp32", "bf16")
+
+
+def resolve_config(model_cfg: dict) -> dict:
+    """DEFAULTS <- the ``model:`` subtree (minus ``name``), validated."""
+    cfg = {k: v for k, v in model_cfg.items() if k != "name"}
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown NeRF config key(s) {unknown}; valid keys: {sorted(DEFAULTS)}")
+    out = {**DEFAULTS, **cfg}
+    for key, allowed in (("coarse_sampling", COARSE_SAMPLING), ("near_far", NEAR_FAR), ("precision", PRECISIONS)):
+        if out[key] not in allowed:
+            raise ValueError(f"NeRF {key} must be one of {allowed}, got {out[key]!r}")
+    if int(out["n_samples"]) < 2:
+        raise ValueError(f"NeRF n_samples must be >= 2, got {out['n_samples']}")
+    return out
+
+
+class VanillaNeRF(nn.Module):
+    """Coarse + fine NeRF (``common.fields.NeRFFields``) with nerf-pytorch's sampling and losses.
+
+    cfg: the model config (keys of ``DEFAULTS``); near, far: the scene's bounds, used where the config's
+    are null. forward(batch, step) -> dict rgb [R, 3] (fine), rgb_coarse [R, 3] (when there is a fine
+    pass), depth [R], acc [R], t_coarse [R, S_c] (coarse samples) and t [R, S_c + S_f] (all samples of
+    the last pass, sorted); render(rays, chunk) -> rgb, depth, acc in eval mode (no noise, no jitter).
+    """
+
+    def __init__(self, cfg: dict, near: float, far: float):
+        super().__init__()
+        self.cfg = resolve_config(cfg)
+        c = self.cfg
+        self.near = float(c["near"] if c["near"] is not None else near)
+        self.far = float(c["far"] if c["far"] is not None else far)
+        if not self.far > self.near >= 0:
+            raise ValueError(f"NeRF needs 0 <= near < far, got near {self.near}, far {self.far}")
+        self.n_samples, self.n_importance = int(c["n_samples"]), int(c["n_importance"])
+        self.fields = NeRFFields(
+            with_fine=self.n_importance > 0,
+            depth=int(c["netdepth"]),
+            width=int(c["netwidth"]),
+            pos_freqs=int(c["multires"]),
+            view_freqs=int(c["multires_views"]),
+            skips=tuple(c["skips"]),
+            use_viewdirs=bool(c["use_viewdirs"]),
+        )
+
+    # ------------------------------------------------------------------------------- rendering
+    def _autocast(self, device: torch.device):
+        if self.cfg["precision"] == "bf16":
+            return torch.autocast(device.type, dtype=torch.bfloat16)
+        return nullcontext()
+
+    def _network(self, net: NeRF, pe: Tensor, view_pe: Tensor | None) -> tuple[Tensor, Tensor]:
+        """(rgb [R, S, 3], sigma_raw [R, S]) of ``net`` on encodings pe [R, S, C], ``netchunk`` points at a time."""
+        n_rays, n_samples, width = pe.shape
+        step = max(1, int(self.cfg["netchunk"]) // n_samples)  # rays per network call
+        rgbs, sigmas = [], []
+        with self._autocast(pe.device):
+            for r0 in range(0, n_rays, step):
+                part = pe[r0 : r0 + step]
+                views = view_pe[r0 : r0 + step] if view_pe is not None else None
+                rgb, sigma = evaluate_nerf(net, part.reshape(-1, width), views, part.shape[0], n_samples)
+                rgbs.append(rgb)
+                sigmas.append(sigma)
+        rgb, sigma = (rgbs[0], sigmas[0]) if len(rgbs) == 1 else (torch.cat(rgbs), torch.cat(sigmas))
+        return rgb.to(pe.dtype), sigma.to(pe.dtype)
+
+    def near_far(self, rays: dict) -> tuple[Tensor, Tensor]:
+        """Per-ray t bounds [R] (see the module doc)."""
+        o = rays["rays_o"]
+        near = torch.full(o.shape[:1], self.near, dtype=o.dtype, device=o.device)
+        far = torch.full(o.shape[:1], self.far, dtype=o.dtype, device=o.device)
+        if self.cfg["near_far"] == "z_depth" and "dir_norm" in rays:
+            scale = rays["dir_norm"].to(o.dtype)
+            near, far = near * scale, far * scale
+        return near, far
+
+    def render_rays(self, rays: dict) -> dict[str, Tensor]:
+        """Render a ray dict (rays_o, rays_d unit [R, 3]; viewdirs, dir_norm optional); training-mode
+        jitter and noise follow ``self.training``."""
+        c, train = self.cfg, self.training
+        rays_o, rays_d = rays["rays_o"], rays["rays_d"]
+        viewdirs = rays.get("viewdirs")
+        if viewdirs is None:
+            viewdirs = F.normalize(rays_d, dim=-1)
+        perturb = train and bool(c["perturb"])
+        noise = float(c["raw_noise_std"]) if train else 0.0
+        background = 1.0 if c["white_bkgd"] else None
+        near, far = self.near_far(rays)
+        pos_freqs = self.fields.coarse.pos_freqs
+        view_pe = positional_encoding(viewdirs, self.fields.coarse.view_freqs) if c["use_viewdirs"] else None
+
+        t_c = coarse_t(near, far, self.n_samples, perturb, c["coarse_sampling"])
+        pe_c = positional_encoding(points_from_t(rays_o, rays_d, t_c), pos_freqs)  # [R, S_c, C]
+        rgb_c, sigma_c = self._network(self.fields.coarse, pe_c, view_pe)
+        coarse = render_samples(rgb_c, sigma_c, t_c, noise, background)
+        if self.n_importance == 0:
+            return {"rgb": coarse["rgb"], "depth": coarse["depth"], "acc": coarse["acc"], "t_coarse": t_c, "t": t_c}
+
+        t_f = fine_t(t_c, coarse["weights"], self.n_importance, deterministic=not perturb)
+        pe_f = positional_encoding(points_from_t(rays_o, rays_d, t_f), pos_freqs)
+        pe = torch.cat([pe_c, pe_f], 1)  # [R, S_c + S_f, C], unsorted
+        rgb_u, sigma_u = self._network(self.fields.network("fine"), pe, view_pe)
+        t_all, order = torch.sort(torch.cat([t_c, t_f], -1), dim=-1)
+        rgb_f = torch.gather(rgb_u, 1, order[..., None].expand(-1, -1, 3))
+        sigma_f = torch.gather(sigma_u, 1, order)
+        fine = render_samples(rgb_f, sigma_f, t_all, noise, background)
+        return {
+            "rgb": fine["rgb"],
+            "rgb_coarse": coarse["rgb"],
+            "depth": fine["depth"],
+            "acc": fine["acc"],
+            "t_coarse": t_c,
+            "t": t_all,
+        }
+
+    def forward(self, batch: dict, step: int | None = None) -> dict[str, Tensor]:
+        """Training outputs of a ray batch (see ``render_rays``)."""
+        return self.render_rays(batch)
+
+    @torch.no_grad()
+    def render(self, rays: dict, chunk: int = 8192) -> dict[str, Tensor]:
+        """Evaluation rendering in chunks of ``chunk`` rays: rgb [R, 3], depth [R], acc [R]."""
+        was_training = self.training
+        self.eval()
+        n = rays["rays_o"].shape[0]
+        keys = ("rays_o", "rays_d", "viewdirs", "dir_norm")
+        outs = []
+        for i in range(0, n, chunk):
+            part = {k: rays[k][i : i + chunk] for k in keys if k in rays}
+            out = self.render_rays(part)
+            outs.append({k: out[k] for k in ("rgb", "depth", "acc")})
+        self.train(was_training)
+        return {k: torch.cat([o[k] for o in outs]) for k in ("rgb", "depth", "acc")}
+
+    # -------------------------------------------------------------------------------- training
+    def losses(self, outputs: dict, batch: dict, step: int | None = None) -> dict[str, Tensor]:
+        """mse (fine, or coarse without a fine pass) and mse_coarse (with a fine pass), unweighted."""
+        target = batch["rgb"]
+        out = {"mse": F.mse_loss(outputs["rgb"], target)}
+        if "rgb_coarse" in outputs:
+            out["mse_coarse"] = F.mse_loss(outputs["rgb_coarse"], target)
+        return out
+
+    def param_groups(self) -> list[dict]:
+        """One group: every network parameter at ``lrate``."""
+        return [{"name": "nerf", "params": list(self.fields.parameters()), "lr": float(self.cfg["lrate"])}]
+
+    def configure_optimizer(self, betas=None, eps=None) -> torch.optim.Adam:
+        """Adam with the config's ``adam_betas`` / ``adam_eps`` (nerf-pytorch: torch defaults 0.9, 0.999,
+        1e-8); the trainer's betas / eps are ignored."""
+        c = self.cfg
+        return torch.optim.Adam(self.param_groups(), betas=tuple(c["adam_betas"]), eps=float(c["adam_eps"]))
