@@ -76,8 +76,10 @@ def test_results_are_keyed_by_source_and_profile(tmp_path, monkeypatch):
     monkeypatch.delenv("RESULTS_DIR", raising=False)
     runs = tmp_path / "runs"
     full = list(spec.scenes)
-    assert results_dir_for(spec, runs, full, "quick", "synthetic").as_posix().endswith(
-        "results/s3im/table1_dvgo_replica/synthetic-quick"
+    assert (
+        results_dir_for(spec, runs, full, "quick", "synthetic")
+        .as_posix()
+        .endswith("results/s3im/table1_dvgo_replica/synthetic-quick")
     )
     assert results_dir_for(spec, runs, full, "paper", "real").name == "real-paper"
     assert results_dir_for(spec, runs, full, "smoke", "synthetic") == runs / "results"  # smoke: never committed

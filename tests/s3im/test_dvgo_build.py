@@ -104,3 +104,12 @@ def test_presets_resolve(name, profile):
     if profile == "paper" and name == "dvgo_replica.yaml":
         assert model["num_voxels"] == 320**3 and model["pg_scale"] == [1000, 2000, 3000, 4000, 5000, 6000, 7000]
         assert model["weight_distortion"] == 0.01 and model["contracted_norm"] == "l2"
+
+
+def test_blender_paper_profile_keeps_the_official_stage_settings():
+    model = load_config(CONFIGS / "dvgo_blender.yaml", "paper").to_dict()["model"]
+    coarse, fine = resolve_stage_config(model, "coarse"), resolve_stage_config(model, "fine")
+    assert coarse["alpha_init"] == 1e-6 and coarse["fast_color_thres"] == 1e-7 and coarse["stepsize"] == 0.5
+    assert coarse["pervoxel_lr"] is True and coarse["pervoxel_lr_downrate"] == 1 and coarse["maskout_lt_nviews"] == 0
+    assert fine["alpha_init"] == 1e-2 and fine["fast_color_thres"] == 1e-4 and fine["stepsize"] == 0.5
+    assert fine["pervoxel_lr"] is False and fine["rgbnet_width"] == 128 and model["coarse_iters"] == 5000

@@ -171,3 +171,60 @@ def test_coarse_stage_overfits_a_tiny_scene():
 def test_threshold_above_initial_alpha_is_rejected():
     with pytest.raises(ValueError, match="every sample would be skipped"):
         DirectVoxGO(-torch.ones(3), torch.ones(3), stage_cfg(alpha_init=1e-4, stepsize=0.5, fast_color_thres=1e-4), 0.1)
+
+
+def brute_force_view_counts(m, views):
+    """Official voxel_count_views by hand: every ray gets n fixed samples from its box entry (not clipped
+    to the box); each sample splats its trilinear weights onto the in-grid corner nodes; a node counts
+    a view when that view's summed weight exceeds 1."""
+    size = torch.tensor(m.world_size)
+    n = int(math.sqrt(float(((size + 1.0) ** 2).sum())) / m.cfg["stepsize"]) + 1
+    count = torch.zeros(m.world_size, dtype=torch.long)
+    for o, d in views:
+        acc = torch.zeros(m.world_size, dtype=torch.float64)
+        for r in range(len(o)):
+            vec = torch.where(d[r] == 0, torch.full_like(d[r], 1e-6), d[r]).double()
+            a, b = (m.xyz_max.double() - o[r]) / vec, (m.xyz_min.double() - o[r]) / vec
+            t0 = float(torch.minimum(a, b).max().clamp(min=m.near, max=1e9))
+            for k in range(n):
+                p = o[r].double() + d[r].double() * (t0 + k * m.cfg["stepsize"] * m.voxel_size)
+                x = (p - m.xyz_min.double()) / (m.xyz_max - m.xyz_min).double() * (size - 1)
+                lo = torch.floor(x).long()
+                f = x - lo
+                for corner in range(8):
+                    bits = torch.tensor([(corner >> 2) & 1, (corner >> 1) & 1, corner & 1])
+                    idx = lo + bits
+                    if bool(((idx < 0) | (idx >= size)).any()):
+                        continue
+                    wgt = torch.where(bits == 1, f, 1 - f).prod()
+                    acc[idx[0], idx[1], idx[2]] += wgt
+        count += (acc > 1).long()
+    return count
+
+
+def test_view_counts_equal_brute_force_and_set_per_voxel_lr_and_mask():
+    cfg = stage_cfg(num_voxels=6**3, num_voxels_base=6**3, rgbnet_dim=0, stepsize=0.5)
+    m = DirectVoxGO(-torch.ones(3), torch.ones(3), cfg, near=0.5)
+    g = torch.Generator().manual_seed(4)
+    views = []
+    for c in ([0.0, 0.0, -3.0], [2.5, 0.5, 0.0], [0.3, 0.0, 0.9]):  # the last camera sits inside the box
+        o = torch.tensor(c).expand(24, 3).clone()
+        d = torch.nn.functional.normalize(-o + torch.randn(24, 3, generator=g) * 0.6, dim=-1)
+        views.append((o, d))
+    count = m.voxel_count_views(views)
+    ref = brute_force_view_counts(m, views)
+    assert count.max() >= 2 and (count == 0).any()
+    assert torch.equal(count, ref)
+    m.init_view_counts(views, maskout_nviews=1)
+    torch.testing.assert_close(m.per_lr[0, 0], ref.float() / ref.max())
+    assert torch.equal(m.mask_cache.mask, ref > 1)
+    groups = {gr["name"]: gr for gr in m.param_groups()}
+    assert groups["density"]["per_lr"] is m.per_lr and "per_lr" not in groups["k0"]
+    state = m.state_dict()
+    fresh = DirectVoxGO(-torch.ones(3), torch.ones(3), cfg, near=0.5)
+    fresh.load_state_dict(state)
+    torch.testing.assert_close(fresh.per_lr, m.per_lr)
+    # maskout_lt_nviews: the rendering samples (inside the box), nodes seen by >= n views stay
+    m2 = DirectVoxGO(-torch.ones(3), torch.ones(3), cfg, near=0.5)
+    lt = m2.maskout_lt_nviews(views, 2)
+    assert torch.equal(m2.mask_cache.mask, lt >= 2) and (lt >= 2).any() and not (lt >= 2).all()

@@ -7,15 +7,16 @@ import torch
 from s3im.models.dvgo.optim import MaskedAdam
 
 
-def reference_step(p, g, m, v, t, lr, b1, b2, eps, skip):
-    """Element loop of the official adam_upd / masked_adam_upd kernels."""
+def reference_step(p, g, m, v, t, lr, b1, b2, eps, skip, per_lr=None):
+    """Element loop of the official adam_upd / masked_adam_upd / adam_upd_with_perlr kernels."""
     step_size = lr * math.sqrt(1 - b2**t) / (1 - b1**t)
     for i in range(p.numel()):
         if skip and g[i] == 0:
             continue
         m[i] = b1 * m[i] + (1 - b1) * g[i]
         v[i] = b2 * v[i] + (1 - b2) * g[i] * g[i]
-        p[i] -= step_size * m[i] / (math.sqrt(v[i]) + eps)
+        r = 1.0 if per_lr is None else per_lr[i]
+        p[i] -= step_size * r * m[i] / (math.sqrt(v[i]) + eps)
 
 
 def test_masked_adam_matches_official_update_rule():
@@ -50,3 +51,31 @@ def test_masked_adam_without_skip_equals_torch_adam_up_to_eps():
         opt_a.step()
         opt_b.step()
     torch.testing.assert_close(a, b)
+
+
+def test_masked_adam_sparse_gradients_and_per_voxel_lr_match_the_element_loop():
+    torch.manual_seed(2)
+    n = 40
+    per_lr = torch.rand(n, dtype=torch.float64)
+    for skip, use_per_lr in ((True, False), (False, True), (True, True)):
+        a = torch.nn.Parameter(torch.randn(n, dtype=torch.float64))
+        p_ref, m_ref, v_ref = (
+            a.detach().clone(),
+            torch.zeros(n, dtype=torch.float64),
+            torch.zeros(n, dtype=torch.float64),
+        )
+        group = {"params": [a], "lr": 0.1, "skip_zero_grad": skip}
+        if use_per_lr:
+            group["per_lr"] = per_lr
+        opt = MaskedAdam([group], betas=(0.9, 0.99), eps=1e-8)
+        for t in range(1, 6):
+            g = torch.zeros(n, dtype=torch.float64)
+            g[torch.randperm(n)[: 3 + t]] = torch.randn(3 + t, dtype=torch.float64)  # < half non-zero: index path
+            a.grad = g.clone()
+            opt.step()
+            # per_lr updates every element (the official per-lr kernel has no skip)
+            reference_step(
+                p_ref, g, m_ref, v_ref, t, 0.1, 0.9, 0.99, 1e-8, skip and not use_per_lr, per_lr if use_per_lr else None
+            )
+            torch.testing.assert_close(a.detach(), p_ref)
+        torch.testing.assert_close(opt.state[a]["exp_avg"], m_ref)

@@ -63,6 +63,9 @@ DEFAULTS: dict = {
     "decay_after_scale": 1.0,  # act_shift -= this after each scaling
     "skip_zero_grad_fields": ["density", "k0"],  # MaskedAdam updates only where grad != 0
     "ray_sampler": "in_maskcache",  # training ray sampler (read by the driver): random | flatten | in_maskcache
+    "pervoxel_lr": False,  # bounded: density lr per voxel = view count / max count; nodes seen by <= 2 views masked
+    "pervoxel_lr_downrate": 1,  # every n-th pixel row / column of each view is counted
+    "maskout_lt_nviews": 0,  # bounded: > 0 keeps in the mask cache only nodes seen by >= this many views
 }
 KINDS = ("bounded", "contracted")
 STAGES = ("coarse", "fine")

@@ -3,7 +3,8 @@
 * ``kind: contracted`` (S3IM's Replica / T&T setting): one stage, ``train.iters`` iterations,
   sampler ``ray_sampler`` (tt_default: flatten = a permutation over all training pixels).
 * ``kind: bounded`` (Blender): the coarse stage (``coarse_iters``, its own ``ray_sampler``; no
-  S3IM, as the official code adds S3IM in the fine stage only), then the fine stage built from the
+  S3IM, as the official code adds S3IM in the fine stage only; with ``pervoxel_lr`` the view counts
+  set the density grid's per-voxel lr and mask, see ``init_view_counts``), then the fine stage built from the
   trained coarse model (``build_fine_from_coarse``), trained on the rays of its ``ray_sampler``
   (in_maskcache: only the rays that reach the coarse geometry).
 
@@ -31,6 +32,29 @@ def select_in_maskcache(model, bank: RayBank) -> RayBank:
     return bank.restrict(keep)
 
 
+def view_rays(bank: RayBank, downrate: int = 1):
+    """(rays_o [P, 3], rays_d [P, 3]) of each view of an unrestricted ``bank``, every ``downrate``-th pixel
+    row and column (the official per-view loops of ``voxel_count_views``)."""
+    H, W = bank.height, bank.width
+    v, u = torch.meshgrid(torch.arange(0, H, downrate), torch.arange(0, W, downrate), indexing="ij")
+    pix = (v * W + u).reshape(-1).to(bank.device)
+    for k in range(len(bank.views)):
+        rays = bank.gather(pix + k * H * W)
+        yield rays["rays_o"], rays["rays_d"]
+
+
+def init_view_counts(model, stage_cfg: dict, bank: RayBank):
+    """The official per-stage view-count set-up of a bounded model (``pervoxel_lr``, ``maskout_lt_nviews``)."""
+    if bank.restricted:
+        raise ValueError("view counts need the full training bank (one image per view)")
+    if stage_cfg["pervoxel_lr"]:
+        count = model.init_view_counts(view_rays(bank, int(stage_cfg["pervoxel_lr_downrate"])))
+        print(f"pervoxel_lr: view counts max {int(count.max())}, {int((count <= 2).sum())} nodes seen by <= 2 views")
+    if stage_cfg["maskout_lt_nviews"] > 0:
+        model.maskout_lt_nviews(view_rays(bank), int(stage_cfg["maskout_lt_nviews"]))
+    return model
+
+
 def dvgo_stages(cfg: Config, data: ExperimentData, device: torch.device) -> list[Stage]:
     """[fine] for the contracted kind; [coarse, fine] for the bounded kind (see the module doc)."""
     model_cfg = cfg.model.to_dict()
@@ -38,7 +62,14 @@ def dvgo_stages(cfg: Config, data: ExperimentData, device: torch.device) -> list
     cams = torch.as_tensor(scene.c2w[bank.views][:, :3, 3], dtype=torch.float32)
 
     def first(_previous) -> torch.nn.Module:
-        return build_model(model_cfg, bank, scene.near, scene.far, device, cam_centers=cams)
+        model = build_model(model_cfg, bank, scene.near, scene.far, device, cam_centers=cams)
+        if model_cfg.get("kind") == "bounded":
+            init_view_counts(model, resolve_stage_config(model_cfg, "coarse"), bank)
+        return model
+
+    def fine_from(previous) -> torch.nn.Module:
+        model = build_fine_from_coarse(previous, model_cfg, device)
+        return init_view_counts(model, resolve_stage_config(model_cfg, "fine"), bank)
 
     if model_cfg.get("kind") == "contracted":
         sampler = resolve_stage_config(model_cfg)["ray_sampler"]
@@ -49,7 +80,7 @@ def dvgo_stages(cfg: Config, data: ExperimentData, device: torch.device) -> list
     fine = Stage(
         "fine",
         cfg.train.iters,
-        lambda prev: build_fine_from_coarse(prev, model_cfg, device),
+        fine_from,
         sampler=fine_sampler,
         select_rays=select_in_maskcache if fine_sampler == "in_maskcache" else None,
     )

@@ -64,3 +64,47 @@ def sample_contracted(
     flat = torch.nonzero(keep.flatten()).squeeze(1)
     ray_indices = torch.div(flat, len(t), rounding_mode="floor")
     return pts.reshape(-1, 3)[flat], ray_indices, t[flat % len(t)], len(t)
+
+
+def segment_first_index(ray_indices: Tensor) -> Tensor:
+    """[M] index of the first sample of each sample's ray (packed layout, ``ray_indices`` [M] sorted).
+
+    Example: ray_indices [0, 0, 2, 2, 2] -> [0, 0, 2, 2, 2]; [1, 3, 3] -> [0, 1, 1].
+    """
+    m = ray_indices.numel()
+    if m == 0:
+        return ray_indices.new_zeros(0)
+    idx = torch.arange(m, device=ray_indices.device)
+    is_first = torch.ones(m, dtype=torch.bool, device=ray_indices.device)
+    is_first[1:] = ray_indices[1:] != ray_indices[:-1]
+    return torch.cummax(torch.where(is_first, idx, torch.zeros_like(idx)), 0)[0]
+
+
+def weights_from_optical_depth(
+    tau: Tensor, ray_indices: Tensor, n_rays: int, stop_transmittance: float | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
+    """Volume-rendering weights from per-sample optical depths, packed.
+
+    tau [M] >= 0 (DVGO: tau_i = softplus(density_i + act_shift) * interval, so alpha_i = 1 - exp(-tau_i)),
+    ray_indices [M] sorted. Exclusive transmittance T_i = exp(-sum_{j < i, same ray} tau_j), computed as a
+    float64 global cumulative sum minus its value at the ray's first sample (one O(M) pass instead of a
+    segmented product scan; exact also where alpha_i = 1). Early termination as DVGO's renderer: a sample
+    is kept while T_i >= stop_transmittance (a prefix of each ray). Returns (weights [M] = T_i alpha_i on
+    kept samples and 0 after, final transmittance [n_rays] = exp(-sum of tau over the kept samples),
+    alpha [M]). sum_i w_i + T_final = 1 for every ray (1 for rays without samples).
+    """
+    alpha = -torch.expm1(-tau)
+    if tau.numel() == 0:
+        return tau.clone(), tau.new_ones(n_rays), alpha
+    incl = torch.cumsum(tau.double(), 0)
+    excl = incl - tau.double()
+    log_t = (excl - excl[segment_first_index(ray_indices)]).to(tau.dtype)
+    trans = torch.exp(-log_t)
+    weights = trans * alpha
+    kept_tau = tau
+    if stop_transmittance is not None:
+        keep = trans >= stop_transmittance
+        weights = torch.where(keep, weights, torch.zeros_like(weights))
+        kept_tau = torch.where(keep, tau, torch.zeros_like(tau))
+    final = torch.exp(-tau.new_zeros(n_rays).index_add(0, ray_indices, kept_tau))
+    return weights, final, alpha

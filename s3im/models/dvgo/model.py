@@ -10,8 +10,9 @@ Field: a density grid d(x) [1 channel] and a colour/feature grid k0(x), both tri
     rgbnet_dim (12) channels and rgb = sigmoid(MLP([k0, v, sin(v 2^k), cos(v 2^k)], k < viewbase_pe)),
     MLP = Linear(39, 128)-ReLU-Linear(128, 128)-ReLU-Linear(128, 3) with the last bias 0.
 Rendering (packed samples): sample, drop samples in known free space (mask cache), drop alpha <=
-fast_color_thres, weights w_i = T_i alpha_i, drop w_i <= fast_color_thres, query colour only for the
-rest, rgb = sum_i w_i c_i + T_final * background.
+fast_color_thres, weights w_i = T_i alpha_i with T_i = exp(-sum_{j<i} tau_j), tau = -log(1 - alpha) =
+softplus(d + b) * interval (``marching.weights_from_optical_depth``), drop w_i <= fast_color_thres,
+query colour only for the rest, rgb = sum_i w_i c_i + T_final * background.
 
 Training protocol (``common.engine.trainer``; ``step`` is the trainer's 0-based iteration index and
 the official 1-based ``global_step`` is step + 1, so e.g. pg_scale 1000 acts before the 1000th update):
@@ -20,9 +21,12 @@ the official 1-based ``global_step`` is step + 1, so e.g. pg_scale 1000 acts bef
 optimizer, fast_color_thres schedule), ``forward``, ``losses``, ``after_backward`` (TV gradient
 injection). ``render_rays`` renders full images in eval mode.
 
-Config keys: see ``s3im.models.dvgo.build.DEFAULTS``. Not implemented: the coarse stage's per-voxel
-learning rate from view counts (``pervoxel_lr``; plain per-group lr is used), the near-clip loss,
-``maskout_lt_nviews`` and the TensoRF-grid variant.
+View counts (bounded model, before training a stage): ``init_view_counts`` (official ``pervoxel_lr``:
+density lr scaled per voxel by count / max count, nodes seen by <= 2 views leave the mask cache) and
+``maskout_lt_nviews`` (mask cache keeps nodes seen by >= n views).
+
+Config keys: see ``s3im.models.dvgo.build.DEFAULTS``. Not implemented: the near-clip loss and the
+TensoRF-grid variant.
 """
 
 from __future__ import annotations
@@ -33,15 +37,11 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.fields import DenseGrid, MaskGrid, grid_points, grid_resolution, positional_encoding
-from common.render import (
-    accumulate_along_rays,
-    composite,
-    distortion_loss,
-    uniform_samples_in_aabb,
-    weights_from_alpha,
-)
+from common.fields import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid, positional_encoding
+from common.render import accumulate_along_rays, composite, distortion_loss
+from common.render.aabb import packed_uniform_steps, ray_aabb_intersect
 from s3im.models.dvgo.losses import entropy_last, rgb_per_point
+from s3im.models.dvgo.marching import weights_from_optical_depth
 from s3im.models.dvgo.optim import MaskedAdam
 from s3im.models.dvgo.tv import add_tv_grad_
 
@@ -56,12 +56,6 @@ def _schedule(value) -> dict[int, float]:
     if isinstance(value, dict):
         return {int(k): float(v) for k, v in sorted(value.items(), key=lambda kv: int(kv[0]))}
     return {0: float(value)}
-
-
-def _select(packed: dict[str, Tensor], mask: Tensor) -> dict[str, Tensor]:
-    """Keep the packed samples where ``mask`` [M] is True, in every [M, ...] tensor of the dict."""
-    idx = torch.nonzero(mask).squeeze(1)
-    return {k: v[idx] for k, v in packed.items()}
 
 
 class VoxGOBase(nn.Module):
@@ -105,6 +99,7 @@ class VoxGOBase(nn.Module):
             )
             nn.init.constant_(self.rgbnet[-1].bias, 0)
         self.mask_cache = MaskGrid(torch.ones(self.world_size, dtype=torch.bool), self.xyz_min, self.xyz_max)
+        self.per_lr: Tensor | None = None  # [1, 1, X, Y, Z] per-voxel lr factor of the density grid (pervoxel_lr)
         self._n_rays = 1
 
     # ----------------------------------------------------------------------------------- grids
@@ -155,35 +150,50 @@ class VoxGOBase(nn.Module):
         emb = positional_encoding(viewdirs, int(self.cfg["viewbase_pe"]), layout="dvgo")[ray_indices]
         return torch.sigmoid(self.rgbnet(torch.cat([k0, emb], -1)))
 
+    def _sample_occupied(self, rays_o: Tensor, rays_d: Tensor):
+        """``_sample`` restricted to the mask cache's occupied space -> (pts [M, 3], ray_indices [M],
+        t [M], s [M], delta_s)."""
+        pts, ray_indices, t, s, delta_s = self._sample(rays_o, rays_d)
+        keep = torch.nonzero(self.mask_cache(pts)).squeeze(1)
+        return pts[keep], ray_indices[keep], t[keep], s[keep], delta_s
+
     def render_packed(self, rays_o: Tensor, rays_d: Tensor, viewdirs: Tensor, background) -> dict[str, Tensor]:
         """Volume rendering of rays [R, 3]; background: float, [3] or [R, 3].
 
+        Per sample: tau = softplus(density + act_shift) * interval (optical depth, alpha = 1 - exp(-tau));
+        samples with alpha <= fast_color_thres are dropped, weights come from the exclusive transmittance
+        exp(-sum of the earlier tau) with early termination at T < 1e-3 (``weights_from_optical_depth``),
+        samples with weight <= fast_color_thres are dropped, and only the rest query the colour.
         Returns rgb [R, 3], depth [R] (sum_i w_i t_i, world units, not normalised), acc [R] = 1 - T_final,
         final_transmittance [R], and the kept packed samples: weights [M], raw_rgb [M, 3],
         ray_indices [M], s [M] and the 0-d delta_s for the losses.
         """
         n_rays = len(rays_o)
-        pts, ray_indices, t, s, delta_s = self._sample(rays_o, rays_d)
-        per = _select({"pts": pts, "ray_indices": ray_indices, "t": t, "s": s}, self.mask_cache(pts))
-        alpha = self.activate_density(self.density(per["pts"]), self.cfg["stepsize"] * self.voxel_size_ratio)
-        if self.fast_color_thres > 0:
-            per = _select({**per, "alpha": alpha}, alpha > self.fast_color_thres)
-            alpha = per.pop("alpha")
-        weights, final_t = weights_from_alpha(alpha, per["ray_indices"], n_rays, stop_transmittance=STOP_TRANSMITTANCE)
-        if self.fast_color_thres > 0:
-            per = _select({**per, "weights": weights}, weights > self.fast_color_thres)
-            weights = per.pop("weights")
-        ray_indices = per["ray_indices"]
-        rgb = self._color(per["pts"], viewdirs, ray_indices)
+        pts, ray_indices, t, s, delta_s = self._sample_occupied(rays_o, rays_d)
+        interval = self.cfg["stepsize"] * self.voxel_size_ratio
+        tau = F.softplus(self.density(pts) + self.act_shift) * interval
+        thres = self.fast_color_thres
+        sel = None  # indices into the occupied samples of the samples still in play
+        if thres > 0:
+            sel = torch.nonzero(-torch.expm1(-tau.detach()) > thres).squeeze(1)
+            tau, ray_indices = tau[sel], ray_indices[sel]
+        weights, final_t, _ = weights_from_optical_depth(tau, ray_indices, n_rays, STOP_TRANSMITTANCE)
+        if thres > 0:
+            keep = torch.nonzero(weights.detach() > thres).squeeze(1)
+            weights, ray_indices = weights[keep], ray_indices[keep]
+            sel = sel[keep]
+        if sel is not None:
+            pts, t, s = pts[sel], t[sel], s[sel]
+        rgb = self._color(pts, viewdirs, ray_indices)
         return {
             "rgb": composite(weights, rgb, final_t, background, ray_indices, n_rays),
-            "depth": accumulate_along_rays(weights, per["t"][:, None], ray_indices, n_rays)[:, 0],
+            "depth": accumulate_along_rays(weights, t[:, None], ray_indices, n_rays)[:, 0],
             "acc": 1 - final_t,
             "final_transmittance": final_t,
             "weights": weights,
             "raw_rgb": rgb,
             "ray_indices": ray_indices,
-            "s": per["s"],
+            "s": s,
             "delta_s": torch.tensor(float(delta_s), device=rays_o.device),
         }
 
@@ -246,7 +256,9 @@ class VoxGOBase(nn.Module):
         return out
 
     def param_groups(self) -> list[dict]:
-        """Groups density / k0 / rgbnet with the official base lrs; a group with lr 0 is frozen."""
+        """Groups density / k0 / rgbnet with the official base lrs; a group with lr 0 is frozen. With view
+        counts (``init_view_counts``) the density group carries "per_lr" [1, 1, X, Y, Z] (official
+        ``set_pervoxel_lr``: density only, and only while the grid keeps the counted shape)."""
         groups = []
         for name in ("density", "k0", "rgbnet"):
             module, lr = getattr(self, name), float(self.cfg[f"lrate_{name}"])
@@ -255,7 +267,10 @@ class VoxGOBase(nn.Module):
             params = list(module.parameters())
             if lr > 0:
                 skip = name in self.cfg["skip_zero_grad_fields"]
-                groups.append({"name": name, "params": params, "lr": lr, "skip_zero_grad": skip})
+                group = {"name": name, "params": params, "lr": lr, "skip_zero_grad": skip}
+                if name == "density" and self.per_lr is not None and self.per_lr.shape == self.density.grid.shape:
+                    group["per_lr"] = self.per_lr
+                groups.append(group)
             else:
                 for p in params:
                     p.requires_grad_(False)
@@ -304,18 +319,20 @@ class VoxGOBase(nn.Module):
 
     # ------------------------------------------------------------------------------ checkpoint
     def get_extra_state(self) -> dict:
-        return {"num_voxels": self.num_voxels, "fast_color_thres": self.fast_color_thres}
+        return {"num_voxels": self.num_voxels, "fast_color_thres": self.fast_color_thres, "per_lr": self.per_lr}
 
     def set_extra_state(self, state: dict) -> None:
         self._set_grid_resolution(int(state["num_voxels"]))
         self.fast_color_thres = float(state["fast_color_thres"])
+        self.per_lr = state.get("per_lr")
 
 
 class DirectVoxGO(VoxGOBase):
     """Bounded DVGO over the box [xyz_min, xyz_max] (coarse stage: rgbnet_dim 0; fine: rgbnet_dim 12).
 
     Samples: slab test against the box with t clamped to [near, 1e9] (the official far is ignored:
-    rays stop at the box), uniform steps of stepsize * voxel_size, out-of-box samples dropped.
+    rays stop at the box), uniform steps of stepsize * voxel_size, out-of-box samples dropped; the
+    mask-cache lookup is fused into the same selection (one compaction for both tests).
     """
 
     def __init__(self, xyz_min: Tensor, xyz_max: Tensor, cfg: dict, near: float, mask: Tensor | None = None):
@@ -324,13 +341,42 @@ class DirectVoxGO(VoxGOBase):
         if mask is not None:
             self.mask_cache = MaskGrid(mask, self.xyz_min, self.xyz_max)
 
-    def _sample(self, rays_o: Tensor, rays_d: Tensor):
+    def _steps(self, rays_o: Tensor, rays_d: Tensor):
+        """All uniform steps from the box entry: (pts [M, 3], ray_indices [M], t [M], inside [M] bool)."""
+        rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
         stepdist = self.cfg["stepsize"] * self.voxel_size
-        pts, ray_indices, t = uniform_samples_in_aabb(
-            rays_o, rays_d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist, ZERO_DIRECTION
+        t_near, t_far, _ = ray_aabb_intersect(
+            rays_o, rays_d, self.xyz_min, self.xyz_max, self.near, 1e9, ZERO_DIRECTION
         )
+        ray_indices, t = packed_uniform_steps(t_near, t_far, stepdist, min_steps=1)
+        pts = rays_o[ray_indices] + rays_d[ray_indices] * t[:, None]
+        inside = ((pts >= self.xyz_min) & (pts <= self.xyz_max)).all(-1)
+        return pts, ray_indices, t, inside
+
+    def _sample(self, rays_o: Tensor, rays_d: Tensor):
+        pts, ray_indices, t, inside = self._steps(rays_o, rays_d)
+        keep = torch.nonzero(inside).squeeze(1)
+        return self._with_s(pts[keep], ray_indices[keep], t[keep])
+
+    def _with_s(self, pts: Tensor, ray_indices: Tensor, t: Tensor):
         diag = float((self.xyz_max - self.xyz_min).norm())
-        return pts, ray_indices, t, t / diag, stepdist / diag
+        return pts, ray_indices, t, t / diag, self.cfg["stepsize"] * self.voxel_size / diag
+
+    def _occupied(self, pts: Tensor, inside: Tensor) -> Tensor:
+        """[M] bool: inside the box and on an occupied mask-cache node (nearest-node lookup; for in-box
+        points the rounded index is always within the grid)."""
+        mask = self.mask_cache.mask
+        size = torch.tensor(mask.shape, device=pts.device)
+        scale = (size - 1) / (self.mask_cache.xyz_max - self.mask_cache.xyz_min)
+        ijk = torch.round((pts - self.mask_cache.xyz_min) * scale).long()
+        ijk = torch.minimum(ijk.clamp(min=0), size - 1)
+        flat = (ijk[:, 0] * mask.shape[1] + ijk[:, 1]) * mask.shape[2] + ijk[:, 2]
+        return inside & mask.reshape(-1)[flat]
+
+    def _sample_occupied(self, rays_o: Tensor, rays_d: Tensor):
+        pts, ray_indices, t, inside = self._steps(rays_o, rays_d)
+        keep = torch.nonzero(self._occupied(pts, inside)).squeeze(1)
+        return self._with_s(pts[keep], ray_indices[keep], t[keep])
 
     @torch.no_grad()
     def maskout_near_cam_vox(self, cam_centers: Tensor, near: float) -> None:
@@ -343,13 +389,65 @@ class DirectVoxGO(VoxGOBase):
     def hit_mask_cache(self, rays_o: Tensor, rays_d: Tensor, chunk: int = 8192) -> Tensor:
         """[R] bool: the ray has a sample in occupied (mask-cache) space (official ``hit_coarse_geo``);
         the fine stage's ``in_maskcache`` ray sampler trains only on these rays."""
-        stepdist = self.cfg["stepsize"] * self.voxel_size
         hits = []
         for o, d in zip(rays_o.split(chunk), rays_d.split(chunk)):
-            pts, ray_indices, _ = uniform_samples_in_aabb(
-                o, d, self.xyz_min, self.xyz_max, self.near, 1e9, stepdist, ZERO_DIRECTION
-            )
+            pts, ray_indices, _, inside = self._steps(o, d)
             hit = torch.zeros(len(o), dtype=torch.bool, device=o.device)
-            hit[ray_indices[self.mask_cache(pts)]] = True
+            hit[ray_indices[self._occupied(pts, inside)]] = True
             hits.append(hit)
         return torch.cat(hits)
+
+    def _count_samples(self, rays_o: Tensor, rays_d: Tensor) -> Tensor:
+        """Samples of the official ``voxel_count_views``: n = int(|world_size + 1| / stepsize) + 1 steps of
+        stepsize * voxel_size from the box entry t_min (clamped to [near, 1e9]) along every ray, whether
+        or not they are still in the box. Only points within one voxel of the box can touch a grid node
+        (trilinear weights, zero padding), so the rest are dropped here. Returns pts [M, 3]."""
+        rays_d = rays_d / rays_d.norm(dim=-1, keepdim=True)
+        n = int(math.sqrt(sum((w + 1) ** 2 for w in self.world_size)) / self.cfg["stepsize"]) + 1
+        vec = torch.where(rays_d == 0, torch.full_like(rays_d, ZERO_DIRECTION), rays_d)
+        rate_a, rate_b = (self.xyz_max - rays_o) / vec, (self.xyz_min - rays_o) / vec
+        t_min = torch.minimum(rate_a, rate_b).amax(-1).clamp(min=self.near, max=1e9)
+        steps = torch.arange(n, device=rays_o.device, dtype=rays_o.dtype) * (self.cfg["stepsize"] * self.voxel_size)
+        pts = (rays_o[:, None] + rays_d[:, None] * (t_min[:, None] + steps)[..., None]).reshape(-1, 3)
+        cell = (self.xyz_max - self.xyz_min) / (torch.tensor(self.world_size, device=pts.device) - 1)
+        near_box = ((pts > self.xyz_min - cell) & (pts < self.xyz_max + cell)).all(-1)
+        return pts[near_box]
+
+    @torch.no_grad()
+    def voxel_count_views(self, views, samples: str = "official") -> Tensor:
+        """[X, Y, Z] int: for each grid node, the number of views whose rays "see" it (official
+        ``voxel_count_views``): per view, the sum over all its samples of the node's trilinear weight
+        (the gradient of sum(grid(pts)) w.r.t. the grid) is > 1.
+
+        views: iterable of (rays_o [P, 3], rays_d [P, 3]), one item per view. samples: "official" (the
+        pervoxel-lr sampling, ``_count_samples``) or "render" (the in-box samples of rendering, as the
+        official ``update_occupancy_cache_lt_nviews``).
+        """
+        count = torch.zeros(self.world_size, dtype=torch.long, device=self.xyz_min.device)
+        for rays_o, rays_d in views:
+            grid = torch.zeros(1, 1, *self.world_size, device=count.device, requires_grad=True)
+            with torch.enable_grad():
+                for o, d in zip(rays_o.split(8192), rays_d.split(8192)):
+                    pts = self._count_samples(o, d) if samples == "official" else self._sample(o, d)[0]
+                    ind = normalize_to_grid(pts.reshape(1, 1, 1, -1, 3), self.xyz_min, self.xyz_max)
+                    F.grid_sample(grid, ind, mode="bilinear", align_corners=True).sum().backward()
+            count += (grid.grad[0, 0] > 1).long()
+        return count
+
+    @torch.no_grad()
+    def init_view_counts(self, views, maskout_nviews: int = 2) -> Tensor:
+        """The official coarse-stage ``pervoxel_lr`` set-up: count = ``voxel_count_views``, the density
+        grid's per-voxel lr factor = count / max(count) (used by ``configure_optimizer``), and nodes seen
+        by <= ``maskout_nviews`` views leave the mask cache. Returns the count [X, Y, Z]."""
+        count = self.voxel_count_views(views)
+        self.per_lr = (count.float() / count.max().clamp(min=1))[None, None]
+        self.mask_cache.mask &= count > maskout_nviews
+        return count
+
+    @torch.no_grad()
+    def maskout_lt_nviews(self, views, n_views: int) -> Tensor:
+        """Official ``update_occupancy_cache_lt_nviews``: mask &= (views seeing the node >= n_views),
+        counted with the rendering samples. Returns the count [X, Y, Z]."""
+        count = self.voxel_count_views(views, samples="render")
+        self.mask_cache.mask &= count >= n_views
+        return count

@@ -30,15 +30,25 @@ def tv_grad(v: Tensor, weight: float) -> Tensor:
 @torch.no_grad()
 def add_tv_grad_(param: Tensor, weight: float, dense: bool) -> None:
     """Add ``tv_grad(param, weight)`` into ``param.grad`` in place: everywhere when ``dense``, else only
-    where ``param.grad != 0``. A parameter without a gradient gets one in dense mode only."""
+    where ``param.grad != 0``. A parameter without a gradient gets one in dense mode only.
+
+    Dense mode accumulates the three clamped neighbour differences straight into the gradient (no
+    zero-filled buffer, one scaled difference tensor per axis)."""
     if weight == 0:
         return
-    g = tv_grad(param.detach(), weight)
     if param.grad is None:
         if dense:
-            param.grad = g
+            param.grad = tv_grad(param.detach(), weight)
         return
-    if dense:
-        param.grad.add_(g)
-    else:
-        param.grad.add_(torch.where(param.grad != 0, g, torch.zeros_like(g)))
+    if not dense:
+        touched = param.grad != 0
+        param.grad.add_(torch.where(touched, tv_grad(param.detach(), weight), torch.zeros(())))
+        return
+    v, grad, w = param.detach(), param.grad, weight / 6
+    for dim in (2, 3, 4):
+        n = v.shape[dim]
+        if n < 2:
+            continue
+        d = (v.narrow(dim, 1, n - 1) - v.narrow(dim, 0, n - 1)).clamp_(-1, 1).mul_(w)
+        grad.narrow(dim, 1, n - 1).add_(d)
+        grad.narrow(dim, 0, n - 1).sub_(d)
