@@ -18,6 +18,7 @@ from common.render.weights import (
     transmittance_from_alpha,
     weights_from_alpha,
     weights_from_density,
+    weights_from_optical_depth,
 )
 
 __all__ = [
@@ -42,4 +43,5 @@ __all__ = [
     "uniform_samples_in_aabb",
     "weights_from_alpha",
     "weights_from_density",
+    "weights_from_optical_depth",
 ]

@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import torch
 
+from common.render.distortion import segment_exclusive_cumsum
+
 
 def alpha_from_density(sigma: torch.Tensor, deltas: torch.Tensor) -> torch.Tensor:
     """alpha = 1 - exp(-sigma * delta), elementwise (any matching shapes; deltas in ray-length units).
@@ -164,4 +166,31 @@ def weights_from_density(
     """
     alpha = alpha_from_density(sigma, deltas)
     weights, final = weights_from_alpha(alpha, ray_indices, n_rays)
+    return weights, final, alpha
+
+
+def weights_from_optical_depth(
+    tau: torch.Tensor, ray_indices: torch.Tensor, n_rays: int, stop_transmittance: float | None = None
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Packed volume-rendering weights from per-sample optical depths tau_i = sigma_i delta_i >= 0.
+
+    tau [M], ray_indices [M] sorted. alpha_i = 1 - exp(-tau_i); exclusive transmittance
+    T_i = exp(-sum_{j < i, same ray} tau_j) from one float64 cumulative sum (``segment_exclusive_cumsum``;
+    one O(M) pass, exact also where alpha_i = 1). Early termination as DVGO's renderer: a sample is kept
+    while T_i >= stop_transmittance (a prefix of each ray). Returns (weights [M] = T_i alpha_i on kept
+    samples and 0 after, final transmittance [n_rays] = exp(-sum of tau over the kept samples), alpha [M]);
+    sum_i w_i + T_final = 1 for every ray (1 for rays without samples).
+    Example: tau [ln 2, ln 2] on one ray -> alpha [0.5, 0.5], weights [0.5, 0.25], final 0.25.
+    """
+    alpha = -torch.expm1(-tau)
+    if tau.numel() == 0:
+        return tau.clone(), tau.new_ones(n_rays), alpha
+    trans = torch.exp(-segment_exclusive_cumsum(tau, ray_indices, n_rays))
+    weights = trans * alpha
+    kept_tau = tau
+    if stop_transmittance is not None:
+        keep = trans >= stop_transmittance
+        weights = torch.where(keep, weights, torch.zeros_like(weights))
+        kept_tau = torch.where(keep, tau, torch.zeros_like(tau))
+    final = torch.exp(-tau.new_zeros(n_rays).index_add(0, ray_indices, kept_tau))
     return weights, final, alpha

@@ -11,6 +11,7 @@ from common.render import (
     transmittance_from_alpha,
     weights_from_alpha,
     weights_from_density,
+    weights_from_optical_depth,
 )
 
 
@@ -257,3 +258,64 @@ def test_final_transmittance_gradient_with_transparent_tail(stop_transmittance):
         torch.testing.assert_close(final, torch.tensor([0.35], dtype=torch.float64))
         (grad,) = torch.autograd.grad(final.sum(), alpha)
         torch.testing.assert_close(grad, expected)
+
+
+def segment_first_index(ray_indices):
+    """Index of the first sample of each sample's ray (the segment start the exclusive sums subtract)."""
+    n = int(ray_indices.max()) + 1 if ray_indices.numel() else 0
+    return pack_info(ray_indices, n)[0][ray_indices]
+
+
+def test_segment_first_index_examples():
+    assert segment_first_index(torch.tensor([0, 0, 2, 2, 2])).tolist() == [0, 0, 2, 2, 2]
+    assert segment_first_index(torch.tensor([1, 3, 3])).tolist() == [0, 1, 1]
+    assert segment_first_index(torch.zeros(0, dtype=torch.long)).numel() == 0
+
+
+def reference_weights(tau, ray_indices, n_rays, eps):
+    """Per-ray loop: T *= (1 - alpha) sample by sample, stopping after T drops below eps."""
+    w, final = torch.zeros_like(tau), torch.ones(n_rays, dtype=tau.dtype)
+    for r in range(n_rays):
+        trans = 1.0
+        for i in torch.nonzero(ray_indices == r).squeeze(1).tolist():
+            if trans < eps:
+                break
+            alpha = 1 - torch.exp(-tau[i])
+            w[i] = trans * alpha
+            trans = trans * (1 - alpha)
+        final[r] = trans
+    return w, final
+
+
+def test_weights_from_optical_depth_equals_sequential_loop_and_gradients_of_alpha_form():
+    g = torch.Generator().manual_seed(3)
+    counts = torch.tensor([0, 5, 1, 12, 0, 7])
+    ray_indices = torch.repeat_interleave(torch.arange(6), counts)
+    tau = (torch.rand(len(ray_indices), generator=g, dtype=torch.float64) * 1.5).requires_grad_(True)
+    tau.data[3] = 0.0  # alpha exactly 0
+    tau.data[10] = 60.0  # alpha == 1 in float64: everything behind it gets weight 0
+    for eps in (None, 1e-3):
+        w, final, alpha = weights_from_optical_depth(tau, ray_indices, 6, eps)
+        w_ref, final_ref = reference_weights(tau.detach(), ray_indices, 6, -1.0 if eps is None else eps)
+        torch.testing.assert_close(w.detach(), w_ref)
+        torch.testing.assert_close(final.detach(), final_ref)
+        torch.testing.assert_close(alpha.detach(), -torch.expm1(-tau.detach()))
+        sums = torch.zeros(6, dtype=torch.float64).index_add(0, ray_indices, w.detach())
+        torch.testing.assert_close(sums + final.detach(), torch.ones(6, dtype=torch.float64))
+    # gradient of a loss through weights and final T against the product form on alpha (autograd)
+    coef = torch.rand(len(tau), generator=g, dtype=torch.float64)
+    w, final, _ = weights_from_optical_depth(tau, ray_indices, 6, None)
+    (grad,) = torch.autograd.grad((w * coef).sum() + final.pow(2).sum(), tau)
+    tau2 = tau.detach().clone().requires_grad_(True)
+    keep = torch.exp(-tau2)
+    w2, fin2 = [], torch.ones(6, dtype=torch.float64)
+    for r in range(6):
+        idx = torch.nonzero(ray_indices == r).squeeze(1)
+        if len(idx) == 0:
+            continue
+        cp = torch.cumprod(keep[idx], 0)
+        trans = torch.cat([torch.ones(1, dtype=torch.float64), cp[:-1]])
+        w2.append(trans * (1 - keep[idx]))
+        fin2 = fin2.index_put((torch.tensor([r]),), cp[-1:])
+    (grad2,) = torch.autograd.grad((torch.cat(w2) * coef).sum() + fin2.pow(2).sum(), tau2)
+    torch.testing.assert_close(grad, grad2)

@@ -11,7 +11,7 @@ Field: a density grid d(x) [1 channel] and a colour/feature grid k0(x), both tri
     MLP = Linear(39, 128)-ReLU-Linear(128, 128)-ReLU-Linear(128, 3) with the last bias 0.
 Rendering (packed samples): sample, drop samples in known free space (mask cache), drop alpha <=
 fast_color_thres, weights w_i = T_i alpha_i with T_i = exp(-sum_{j<i} tau_j), tau = -log(1 - alpha) =
-softplus(d + b) * interval (``marching.weights_from_optical_depth``), drop w_i <= fast_color_thres,
+softplus(d + b) * interval (``common.render.weights_from_optical_depth``), drop w_i <= fast_color_thres,
 query colour only for the rest, rgb = sum_i w_i c_i + T_final * background.
 
 Training protocol (``common.engine.trainer``; ``step`` is the trainer's 0-based iteration index and
@@ -38,10 +38,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.fields import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid, positional_encoding
-from common.render import accumulate_along_rays, composite, distortion_loss
+from common.render import accumulate_along_rays, composite, distortion_loss, weights_from_optical_depth
 from common.render.aabb import packed_uniform_steps, ray_aabb_intersect
 from s3im.models.dvgo.losses import entropy_last, rgb_per_point
-from s3im.models.dvgo.marching import weights_from_optical_depth
 from s3im.models.dvgo.optim import MaskedAdam
 from s3im.models.dvgo.tv import add_tv_grad_
 

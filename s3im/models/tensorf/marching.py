@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor
 
-from common.render.distortion import segment_exclusive_cumsum
+from common.render.weights import weights_from_optical_depth
 
 ZERO_DIRECTION = 1e-6
 
@@ -77,7 +77,5 @@ def sample_packed(
 def weights_packed(sigma: Tensor, delta: Tensor, ray_indices: Tensor, n_rays: int, distance_scale: float):
     """(alpha [M], weights [M]) of packed samples: alpha = 1 - exp(-sigma delta s), w = T alpha with
     T = exp(-exclusive per-ray sum of sigma delta s)."""
-    tau = sigma * delta * distance_scale
-    alpha = -torch.expm1(-tau)
-    trans = torch.exp(-segment_exclusive_cumsum(tau, ray_indices, n_rays))
-    return alpha, alpha * trans
+    weights, _, alpha = weights_from_optical_depth(sigma * delta * distance_scale, ray_indices, n_rays)
+    return alpha, weights
