@@ -16,9 +16,12 @@ the packed samples (``common.render.distortion.segment_exclusive_cumsum``).
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import Tensor
 
+from common.render.aabb import ray_aabb_intersect
 from common.render.weights import weights_from_optical_depth
 
 ZERO_DIRECTION = 1e-6
@@ -27,10 +30,8 @@ ZERO_DIRECTION = 1e-6
 def slab(rays_o: Tensor, rays_d: Tensor, aabb: Tensor) -> tuple[Tensor, Tensor]:
     """(t_enter [R], t_exit [R]) of rays [R, 3] against ``aabb`` [2, 3] (unclamped; a ray misses when
     t_exit <= t_enter). Zero direction components are replaced by 1e-6 as in the official code."""
-    vec = torch.where(rays_d == 0, torch.full_like(rays_d, ZERO_DIRECTION), rays_d)
-    rate_a = (aabb[1] - rays_o) / vec
-    rate_b = (aabb[0] - rays_o) / vec
-    return torch.minimum(rate_a, rate_b).amax(-1), torch.maximum(rate_a, rate_b).amin(-1)
+    t_enter, t_exit, _ = ray_aabb_intersect(rays_o, rays_d, aabb[0], aabb[1], -math.inf, math.inf, ZERO_DIRECTION)
+    return t_enter, t_exit
 
 
 def bbox_hits(rays_o: Tensor, rays_d: Tensor, aabb: Tensor) -> Tensor:
