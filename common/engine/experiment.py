@@ -85,46 +85,6 @@ class Stage:
     select_rays: Callable[[torch.nn.Module, RayBank], RayBank] | None = None
 
 
-def _one_scene(cfg: Config) -> ExperimentData:
-    return load_experiment_data(cfg)
-
-
-@dataclass(frozen=True)
-class ModelFamily:
-    """A registry entry: how to get the data, the stages, and (optionally) the training sampler.
-
-    stages(cfg, data, device) -> [Stage]; data(cfg) -> ExperimentData (default: one scene from
-    ``cfg.data`` with its training rays, or a family's own, e.g. a ``SceneCollection``);
-    sampler(cfg, data, stage, bank) -> sampler (default: a ``RaySampler`` over the stage's rays with
-    ``train.batch_size``; a collection family returns a ``CollectionSampler``); evaluate(model, data,
-    cfg, run, device) -> report with "mean" (default: ``final_evaluation`` on the test views).
-    """
-
-    stages: Callable[[Config, ExperimentData, torch.device], list[Stage]]
-    data: Callable[[Config], ExperimentData] = _one_scene
-    sampler: Callable[..., Any] | None = None
-    evaluate: Callable[..., dict] | None = None
-    description: str = ""
-
-
-@dataclass
-class Experiment:
-    """One run: the resolved config, the registry of model families and the entry point's choices.
-
-    extra_losses(cfg) -> {name: fn(outputs, batch)}: terms added in the stages that accept them
-    (S3IM). project: the wandb project (one per paper).
-    """
-
-    cfg: Config
-    registry: Mapping[str, ModelFamily]
-    project: str
-    run_dir: Path
-    device: torch.device
-    extra_losses: Callable[[Config], dict] | None = None
-    tracker_mode: str | None = None
-    stages_run: list[str] = field(default_factory=list)
-
-
 # ----------------------------------------------------------------------------------------- data
 def load_experiment_data(cfg: Config, device: str | torch.device = "cpu") -> ExperimentData:
     """The scene of ``cfg.data`` (real data at ``data.root`` or the synthetic default) and its train rays.
@@ -149,6 +109,42 @@ def load_data(cfg: Config) -> tuple[SceneData, str]:
         raise ConfigError(f"data.root: no synthetic default for format '{data.format}'; set data.root")
     root = ensure_dataset(SYNTHETIC_KIND[data.format], res=data.synthetic_res)
     return load_scene(data.format, Path(root) / data.scene, downscale=data.downscale, **options), "synthetic"
+
+
+@dataclass(frozen=True)
+class ModelFamily:
+    """A registry entry: how to get the data, the stages, and (optionally) the training sampler.
+
+    stages(cfg, data, device) -> [Stage]; data(cfg) -> ExperimentData (default: one scene from
+    ``cfg.data`` with its training rays, or a family's own, e.g. a ``SceneCollection``);
+    sampler(cfg, data, stage, bank) -> sampler (default: a ``RaySampler`` over the stage's rays with
+    ``train.batch_size``; a collection family returns a ``CollectionSampler``); evaluate(model, data,
+    cfg, run, device) -> report with "mean" (default: ``final_evaluation`` on the test views).
+    """
+
+    stages: Callable[[Config, ExperimentData, torch.device], list[Stage]]
+    data: Callable[[Config], ExperimentData] = load_experiment_data
+    sampler: Callable[..., Any] | None = None
+    evaluate: Callable[..., dict] | None = None
+    description: str = ""
+
+
+@dataclass
+class Experiment:
+    """One run: the resolved config, the registry of model families and the entry point's choices.
+
+    extra_losses(cfg) -> {name: fn(outputs, batch)}: terms added in the stages that accept them
+    (S3IM). project: the wandb project (one per paper).
+    """
+
+    cfg: Config
+    registry: Mapping[str, ModelFamily]
+    project: str
+    run_dir: Path
+    device: torch.device
+    extra_losses: Callable[[Config], dict] | None = None
+    tracker_mode: str | None = None
+    stages_run: list[str] = field(default_factory=list)
 
 
 # ------------------------------------------------------------------------------------ evaluation
