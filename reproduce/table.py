@@ -1,6 +1,8 @@
 """Paper tables as specs: a grid of runs (scene x setting), per-row x column means, claims, figures.
 
-A table script is a ``TableSpec`` and one call, ``run_table(spec, argv)``::
+A table script is a ``TableSpec`` and one call, ``run_table(spec, argv)``. The grid is cells x settings
+(x seeds): a cell is usually a scene, but may be any column point (a model on a scene, a sweep value) with
+its own scene, preset and overrides; cells that share a registry column are averaged into it::
 
     SPEC = TableSpec(paper="s3im", table_id="table1", stem="table1_dvgo_replica", module="s3im.train",
                      preset="s3im/configs/dvgo_replica.yaml", scenes=[...], settings={...}, data=DataSpec(...))
@@ -44,7 +46,7 @@ from common.results import Claim, Provenance, write_table
 from common.results.plots import image_grid, plot_curves
 from reproduce.grid import RunSpec, read_json, read_jsonl, run_grid
 
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False}
+HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "training_time": False}
 
 
 @dataclass(frozen=True)
@@ -68,13 +70,47 @@ class ClaimSpec:
 
 
 @dataclass(frozen=True)
+class SweepSpec:
+    """A figure of the metrics against a swept value: ``x(cell)`` is the cell's value on the x axis, one
+    line per setting (e.g. standard vs multiplex), one panel per metric; written as ``sweep.png``."""
+
+    xlabel: str
+    x: Callable[[str], float]
+
+
+@dataclass(frozen=True)
 class TableSpec:
     """One paper table: the grid (scenes x settings of one preset), the registry ids and the claims.
 
+    scenes: the cells (columns of runs); SCENES selects some of them.
     settings: row name -> config overrides of that row (e.g. {"multiplex": ["s3im.weight=1.0"]}).
-    column(scene) -> the registry's column key. minutes_per_run: rough quick-profile minutes of one
-    run on a 2-core CPU (two at a time), for the ETA only.
+    column(cell) -> the registry's column key (cells sharing a column are averaged into it).
+    scene_of(cell) -> the scene directory (default: the cell); cell_args(cell) -> extra overrides of the
+    cell's runs; preset_of(cell) -> the cell's preset (default: ``preset``).
+    seeds: run every (cell, setting) once per seed (``experiment.seed``); ours is the mean over seeds and
+    the seed spread (std) of each number is written beside the table. () = the preset's seed, one run.
+    mean_column: add our mean over the columns as column "mean".
+    timing: add the metric ``training_time`` (hours of training, from each run's done.json).
+    sweep: also plot the metrics against a swept value (``sweep.png``).
+    extra_claims(ours) -> claims that compare columns (e.g. "the gain grows as views are removed").
+    minutes_per_run: rough quick-profile minutes of one run on a 2-core CPU (two at a time), for the ETA only.
     """
+
+    def scene(self, cell: str) -> str:
+        return self.scene_of(cell) if self.scene_of else cell
+
+    def preset_for(self, cell: str) -> str:
+        return self.preset_of(cell) if self.preset_of else self.preset
+
+    def seed_dirs(self) -> list[str]:
+        """Sub-directories of a (cell, setting) run: one per seed, or [""] for the preset's seed."""
+        return [f"seed{s}" for s in self.seeds] or [""]
+
+    def cell_args_of(self, cell: str) -> list[str]:
+        return list(self.cell_args(cell)) if self.cell_args else []
+
+    def metric_keys(self) -> list[str]:
+        return [*self.metrics, *(["training_time"] if self.timing else [])]
 
     paper: str
     table_id: str
@@ -85,6 +121,14 @@ class TableSpec:
     settings: dict[str, list[str]]
     data: DataSpec
     column: Callable[[str], str] = str
+    scene_of: Callable[[str], str] | None = None
+    cell_args: Callable[[str], Sequence[str]] | None = None
+    preset_of: Callable[[str], str] | None = None
+    seeds: Sequence[int] = ()
+    mean_column: bool = True
+    timing: bool = False
+    sweep: SweepSpec | None = None
+    extra_claims: Callable[[dict], list[Claim]] | None = None
     metrics: Sequence[str] = ("psnr", "ssim", "lpips")
     claims: Sequence[ClaimSpec] = ()
     notes: Sequence[str] = ()
@@ -139,10 +183,10 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
         dataset = f"{spec.data.description} at ${spec.data.env}"
         if source == "synthetic":
             dataset = f"SYNTHETIC scenes written by common.data.synthetic at ${spec.data.env}"
-        for s in scenes:
-            if not (Path(real_root) / s / spec.data.marker).is_file():
-                raise SystemExit(f"{spec.data.env}={real_root}: {s}/{spec.data.marker} not found")
-        roots = {s: str(Path(real_root) / s) for s in scenes}
+        for c in scenes:
+            if not (Path(real_root) / spec.scene(c) / spec.data.marker).is_file():
+                raise SystemExit(f"{spec.data.env}={real_root}: {spec.scene(c)}/{spec.data.marker} not found")
+        roots = {c: str(Path(real_root) / spec.scene(c)) for c in scenes}
     else:
         res = cfg.data.synthetic_res
         t0 = time.time()
@@ -150,9 +194,9 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
         root = ensure_dataset(spec.data.synthetic_kind, res=res)
         print(f"  ready in {time.time() - t0:.0f} s")
         dataset = f"synthetic {spec.data.synthetic_kind} scenes (common.data.synthetic, {res}x{res})"
-        roots = {s: str(Path(root) / s) for s in scenes}
+        roots = {c: str(Path(root) / spec.scene(c)) for c in scenes}
 
-    n_runs = len(scenes) * len(spec.settings)
+    n_runs = len(scenes) * len(spec.settings) * len(spec.seed_dirs())
     print(f"{spec.paper} {spec.table_id} ({spec.stem}): data = {source.upper()} ({dataset})")
     print(f"  profile = {profile}, scenes = {' '.join(scenes)}, {n_runs} runs, device = {device}, {launcher} x{jobs}")
     if profile == "quick":
@@ -164,34 +208,40 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
 
     threads = max(1, (os.cpu_count() or 2) // jobs) if not cuda else None
     runs = []
-    for scene in scenes:
+    for cell in scenes:
+        cell_cfg = load_config(spec.preset_for(cell), profile, None, [*overrides, *spec.cell_args_of(cell)])
         for setting, setting_args in spec.settings.items():
-            args = [
-                "--config",
-                spec.preset,
-                "--profile",
-                profile,
-                "--device",
-                device,
-                f"data.root={roots[scene]}",
-                f"data.scene={scene}",
-                f"experiment.group={spec.stem}/{scene}",
-                f"experiment.setting={setting}",
-                *setting_args,
-                "train.progress=false",
-                *overrides,
-            ]
-            runs.append(
-                RunSpec(
-                    f"{scene}/{setting}",
-                    runs_dir / scene / setting,
-                    spec.module,
-                    args,
-                    threads,
-                    marker="test_metrics.json",
-                    total_steps=cfg.train.iters,
+            for seed_dir in spec.seed_dirs():
+                seed = [f"experiment.seed={seed_dir.removeprefix('seed')}"] if seed_dir else []
+                args = [
+                    "--config",
+                    spec.preset_for(cell),
+                    "--profile",
+                    profile,
+                    "--device",
+                    device,
+                    f"data.root={roots[cell]}",
+                    f"data.scene={spec.scene(cell)}",
+                    f"experiment.group={spec.stem}/{cell}",
+                    f"experiment.setting={setting}",
+                    *spec.cell_args_of(cell),
+                    *setting_args,
+                    *seed,
+                    "train.progress=false",
+                    *overrides,
+                ]
+                name = "/".join(p for p in (cell, setting, seed_dir) if p)
+                runs.append(
+                    RunSpec(
+                        name,
+                        runs_dir / name,
+                        spec.module,
+                        args,
+                        threads,
+                        marker="test_metrics.json",
+                        total_steps=cell_cfg.train.iters,
+                    )
                 )
-            )
     t0 = time.time()
     status = run_grid(runs, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs")
     print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
@@ -203,75 +253,169 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
     return 0
 
 
+def run_value(run_dir: Path, metric: str) -> tuple[float | None, dict | None]:
+    """(value of ``metric`` in a finished run, its test report); training_time = hours in done.json."""
+    report = read_json(run_dir / "test_metrics.json")
+    if metric == "training_time":
+        done = read_json(run_dir / "done.json")
+        return (None if done is None or report is None else done["time_s"] / 3600.0), report
+    return (None if report is None else report["mean"].get(metric)), report
+
+
 def collect(spec: TableSpec, scenes: list[str], runs_dir: Path, failed: list[str]):
-    """(ours {row: {metric: {column: value}}}, missing {(row, metric, column): reason}, LPIPS conventions)."""
-    ours: dict = {s: {m: {} for m in spec.metrics} for s in spec.settings}
+    """(ours {row: {metric: {column: value}}}, missing {(row, metric, column): reason}, LPIPS conventions,
+    spread {(row, metric, column): std over seeds}). A column is the mean over its cells and seeds."""
+    columns = list(dict.fromkeys(spec.column(c) for c in scenes))
+    ours: dict = {s: {m: {} for m in spec.metric_keys()} for s in spec.settings}
     missing: dict = {}
+    spread: dict = {}
     lpips_info = None
-    for scene in scenes:
-        col = spec.column(scene)
-        for setting in spec.settings:
-            report = read_json(runs_dir / scene / setting / "test_metrics.json")
-            if report is not None and lpips_info is None:
-                lpips_info = report["conventions"].get("lpips")
-            for m in spec.metrics:
-                value = None if report is None else report["mean"].get(m)
-                ours[setting][m][col] = value
-                if value is None:
-                    if f"{scene}/{setting}" in failed:
-                        reason = f"run {scene}/{setting} failed"
-                    else:
-                        reason = (report or {}).get("missing", {}).get(m, "run did not finish")
+    for setting in spec.settings:
+        for m in spec.metric_keys():
+            for col in columns:
+                per_seed, reason = [], None
+                for seed_dir in spec.seed_dirs():
+                    vals = []
+                    for cell in (c for c in scenes if spec.column(c) == col):
+                        name = "/".join(p for p in (cell, setting, seed_dir) if p)
+                        value, report = run_value(runs_dir / name, m)
+                        if report is not None and lpips_info is None:
+                            lpips_info = report["conventions"].get("lpips")
+                        if value is None:
+                            if name in failed:
+                                reason = f"run {name} failed"
+                            else:
+                                reason = (report or {}).get("missing", {}).get(m, f"run {name} did not finish")
+                        vals.append(value)
+                    per_seed.append(None if None in vals else float(np.mean(vals)))
+                if None in per_seed:
+                    ours[setting][m][col] = None
                     missing[(setting, m, col)] = reason
-    for setting in spec.settings:  # mean over the scenes that ran
-        for m in spec.metrics:
-            vals = [ours[setting][m][spec.column(s)] for s in scenes]
-            ours[setting][m]["mean"] = float(np.mean(vals)) if all(v is not None for v in vals) else None
-            if ours[setting][m]["mean"] is None:
-                missing[(setting, m, "mean")] = "some scenes have no value"
-    return ours, missing, lpips_info
+                    continue
+                ours[setting][m][col] = float(np.mean(per_seed))
+                if len(per_seed) > 1:
+                    spread[(setting, m, col)] = float(np.std(per_seed))
+            if spec.mean_column:  # mean over the columns that ran
+                vals = [ours[setting][m][c] for c in columns]
+                ours[setting][m]["mean"] = float(np.mean(vals)) if all(v is not None for v in vals) else None
+                if ours[setting][m]["mean"] is None:
+                    missing[(setting, m, "mean")] = "some columns have no value"
+    return ours, missing, lpips_info, spread
 
 
 def check_claims(spec: TableSpec, ours: dict, scenes: list[str], labels: dict[str, str]) -> list[Claim]:
-    """Each ClaimSpec on the means, with the per-scene win count in its detail."""
+    """Each ClaimSpec on the means (or the single column), with the per-column win count in its detail."""
+    columns = list(dict.fromkeys(spec.column(c) for c in scenes))
     claims = []
     for c in spec.claims:
         m, up = c.metric, HIGHER_IS_BETTER.get(c.metric, True)
-        a, b = ours[c.better][m]["mean"], ours[c.worse][m]["mean"]
+        key = "mean" if spec.mean_column else columns[0] if len(columns) == 1 else None
         wins = 0
-        for s in scenes:
-            x, y = ours[c.better][m][spec.column(s)], ours[c.worse][m][spec.column(s)]
+        for col in columns:
+            x, y = ours[c.better][m][col], ours[c.worse][m][col]
             wins += int(None not in (x, y) and (x > y) == up and x != y)
-        holds = None if None in (a, b) else ((a > b) if up else (a < b))
-        detail = "" if holds is None else f"mean {a:.4f} vs {b:.4f}; {c.better} better in {wins}/{len(scenes)} scenes"
+        if key is None:  # no single number: the claim holds in every column
+            known = all(None not in (ours[c.better][m][col], ours[c.worse][m][col]) for col in columns)
+            holds = (wins == len(columns)) if known else None
+            detail = f"{c.better} better in {wins}/{len(columns)} columns" if known else ""
+        else:
+            a, b = ours[c.better][m][key], ours[c.worse][m][key]
+            holds = None if None in (a, b) else ((a > b) if up else (a < b))
+            detail = "" if holds is None else f"{a:.4f} vs {b:.4f}; {c.better} better in {wins}/{len(columns)} columns"
         name = labels.get(m, m.upper())
-        claims.append(Claim(f"{c.better} training beats {c.worse} training in mean {name}", holds, detail))
+        claims.append(Claim(f"{c.better} beats {c.worse} in {'mean ' if key == 'mean' else ''}{name}", holds, detail))
     return claims
 
 
+def gain_grows(ours: dict, better: str, worse: str, metric: str, easy: str, hard: str) -> Claim:
+    """Claim: the gain of ``better`` over ``worse`` in ``metric`` is larger in column ``hard`` than in ``easy``."""
+    up = HIGHER_IS_BETTER.get(metric, True)
+    vals = [ours[r][metric].get(c) for r in (better, worse) for c in (easy, hard)]
+    text = f"the {metric.upper()} gain of {better} over {worse} is larger at {hard} than at {easy}"
+    if None in vals:
+        return Claim(text, None, "")
+    b_easy, b_hard, w_easy, w_hard = vals
+    g_easy = (b_easy - w_easy) if up else (w_easy - b_easy)
+    g_hard = (b_hard - w_hard) if up else (w_hard - b_hard)
+    return Claim(text, g_hard > g_easy, f"gain {g_hard:+.4f} at {hard} vs {g_easy:+.4f} at {easy}")
+
+
+def beats_column(ours: dict, row: str, metric: str, column: str, reference: str) -> Claim:
+    """Claim: row ``row`` is better in column ``column`` than in column ``reference`` (one metric)."""
+    up = HIGHER_IS_BETTER.get(metric, True)
+    a, b = ours[row][metric].get(column), ours[row][metric].get(reference)
+    text = f"{column} beats {reference} in {metric.upper()}"
+    if None in (a, b):
+        return Claim(text, None, "")
+    return Claim(text, (a > b) if up else (a < b), f"{a:.4f} vs {b:.4f}")
+
+
+def first_run(spec: TableSpec, cell: str, setting: str) -> str:
+    """The run directory name of (cell, setting) with the first seed."""
+    return "/".join(p for p in (cell, setting, spec.seed_dirs()[0]) if p)
+
+
 def curves_of(spec: TableSpec, scenes: list[str], runs_dir: Path) -> dict:
-    """{scene: {setting: (steps, values)}} of the in-training evaluations."""
+    """{cell: {setting: (steps, values)}} of the in-training evaluations (first seed)."""
     curves: dict = {}
-    for scene in scenes:
+    for cell in scenes:
         for setting in spec.settings:
-            evals = [r for r in read_jsonl(runs_dir / scene / setting / "metrics.jsonl") if r.get("split") == "eval"]
+            rows = read_jsonl(runs_dir / first_run(spec, cell, setting) / "metrics.jsonl")
+            evals = [r for r in rows if r.get("split") == "eval"]
             if evals:
                 steps = [r["step"] for r in evals]
-                curves.setdefault(scene, {})[setting] = (steps, [r["values"][spec.curve_metric] for r in evals])
+                curves.setdefault(cell, {})[setting] = (steps, [r["values"][spec.curve_metric] for r in evals])
     return curves
 
 
-def render_row(spec: TableSpec, runs_dir: Path, scene: str):
-    """(scene, [ground truth, one render per setting]) of the first test view, or None when missing."""
-    first = read_json(runs_dir / scene / next(iter(spec.settings)) / "test_metrics.json")
+def render_row(spec: TableSpec, runs_dir: Path, cell: str):
+    """(cell, [ground truth, one render per setting]) of the first test view, or None when missing."""
+    first_dir = runs_dir / first_run(spec, cell, next(iter(spec.settings)))
+    first = read_json(first_dir / "test_metrics.json")
     if first is None:
         return None
     name = first["per_image"][0]["name"]
-    paths = [runs_dir / scene / s / "renders" / "test" / f"{name}.png" for s in spec.settings]
-    gt = runs_dir / scene / next(iter(spec.settings)) / "renders" / "gt" / f"{name}.png"
+    paths = [runs_dir / first_run(spec, cell, s) / "renders" / "test" / f"{name}.png" for s in spec.settings]
+    gt = first_dir / "renders" / "gt" / f"{name}.png"
     if not gt.is_file() or not all(p.is_file() for p in paths):
         return None
-    return scene, [read_rgb(gt), *[read_rgb(p) for p in paths]]
+    return cell, [read_rgb(gt), *[read_rgb(p) for p in paths]]
+
+
+def sweep_panels(spec: TableSpec, ours: dict, scenes: list[str], names: dict[str, str]) -> dict:
+    """{metric name: {setting: (x values, our values)}} for ``spec.sweep`` (cells without a value skipped)."""
+    panels: dict = {}
+    for m in spec.metrics:
+        label = f"{names.get(m, m.upper())} {'↑' if HIGHER_IS_BETTER.get(m, True) else '↓'}"
+        for setting in spec.settings:
+            pts = sorted(
+                (spec.sweep.x(c), ours[setting][m][spec.column(c)])
+                for c in scenes
+                if ours[setting][m][spec.column(c)] is not None
+            )
+            if pts:
+                panels.setdefault(label, {})[setting] = ([p[0] for p in pts], [p[1] for p in pts])
+    return panels
+
+
+def timing_ratios(spec: TableSpec, ours: dict) -> str | None:
+    """Training time of each setting over the first setting's, per column (measured in the same grid)."""
+    base = next(iter(spec.settings))
+    parts = []
+    for setting in list(spec.settings)[1:]:
+        for col, t in ours[setting]["training_time"].items():
+            t0 = ours[base]["training_time"].get(col)
+            if t is not None and t0:
+                parts.append(f"{setting}/{col} {t / t0:.3f}x")
+    return f"Training time relative to {base}: {', '.join(parts)}." if parts else None
+
+
+def spread_note(spec: TableSpec, spread: dict) -> str | None:
+    """One line with the seed spread of every number that has one (std over the seeds)."""
+    if not spread:
+        return None
+    cells = ", ".join(f"{row}/{metric}/{col} ±{v:.4g}" for (row, metric, col), v in spread.items())
+    return f"Seed spread (std over seeds {', '.join(map(str, spec.seeds))}; ours = the mean): {cells}."
 
 
 def runs_device() -> str | None:
@@ -293,15 +437,26 @@ def replace_dir(new: Path, final: Path) -> None:
 
 def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, source, dataset, profile, failed) -> None:
     """The table (md + json), the curves and the render grid, written together into ``results_dir``."""
-    ours, missing, lpips_info = collect(spec, scenes, runs_dir, failed)
+    ours, missing, lpips_info, spread = collect(spec, scenes, runs_dir, failed)
     label = lpips_label(lpips_info) if lpips_info and "missing" not in lpips_info else None
     labels = {"lpips": label} if label else {}
+    if spec.timing:
+        labels["training_time"] = "ours: hours of training on the device of the provenance, not A100 GPU hours"
     names = {"lpips": lpips_metric_name(lpips_info)} if label else {}
     notes = list(spec.notes)
     if lpips_info and "missing" not in lpips_info:
         notes.append(f"LPIPS conventions: {lpips_info}.")
     if len(scenes) < len(spec.scenes):
-        notes.append(f"Only {len(scenes)} of {len(spec.scenes)} scenes were run; our mean is over those.")
+        notes.append(f"Only {len(scenes)} of {len(spec.scenes)} cells were run; our means are over those.")
+    if spec.timing:
+        notes.append(
+            "Our training_time: hours of training per run on this run's device (see provenance), the paper's: "
+            "A100 GPU hours; compare ratios, not values."
+        )
+        if (line := timing_ratios(spec, ours)) is not None:
+            notes.append(line)
+    if (line := spread_note(spec, spread)) is not None:
+        notes.append(line)
     prov = Provenance.collect(source, dataset, profile, device=runs_device(), extra={"runs_dir": str(runs_dir)})
     results_dir.parent.mkdir(parents=True, exist_ok=True)
     staging = results_dir.with_name(results_dir.name + ".tmp")
@@ -313,7 +468,7 @@ def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, so
         table_id=spec.table_id,
         ours=ours,
         missing=missing,
-        claims=check_claims(spec, ours, scenes, names),
+        claims=[*check_claims(spec, ours, scenes, names), *(spec.extra_claims(ours) if spec.extra_claims else [])],
         provenance=prov,
         notes=notes,
         metric_labels=labels,
@@ -324,6 +479,12 @@ def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, so
         plot_curves(
             staging / "curves.png", panels, ylabel=f"test {spec.curve_metric.upper()}", title=spec.title + suffix
         )
+    if spec.sweep is not None:
+        sweep = sweep_panels(spec, ours, scenes, names)
+        if sweep:
+            plot_curves(
+                staging / "sweep.png", sweep, ylabel="test metric", title=spec.title + suffix, xlabel=spec.sweep.xlabel
+            )
     rows = [r for r in (render_row(spec, runs_dir, s) for s in scenes) if r is not None]
     if rows:
         image_grid(

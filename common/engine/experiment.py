@@ -36,6 +36,7 @@ import torch
 from common.config import Config, ConfigError
 from common.data import SceneData, load_scene
 from common.data.io import write_png
+from common.data.perturb import add_train_noise, keep_train_views
 from common.engine.run_dir import RunDir
 from common.engine.schedules import LrSchedule
 from common.engine.tracking import Tracker
@@ -104,11 +105,28 @@ def load_data(cfg: Config) -> tuple[SceneData, str]:
     options = dict(data.get("options") or {})
     if data.root:
         source = "synthetic" if is_synthetic(data.root) else "real"
-        return load_scene(data.format, data.root, downscale=data.downscale, **options), source
-    if data.format not in SYNTHETIC_KIND:
-        raise ConfigError(f"data.root: no synthetic default for format '{data.format}'; set data.root")
-    root = ensure_dataset(SYNTHETIC_KIND[data.format], res=data.synthetic_res)
-    return load_scene(data.format, Path(root) / data.scene, downscale=data.downscale, **options), "synthetic"
+        scene = load_scene(data.format, data.root, downscale=data.downscale, **options)
+    else:
+        if data.format not in SYNTHETIC_KIND:
+            raise ConfigError(f"data.root: no synthetic default for format '{data.format}'; set data.root")
+        root = ensure_dataset(SYNTHETIC_KIND[data.format], res=data.synthetic_res)
+        scene = load_scene(data.format, Path(root) / data.scene, downscale=data.downscale, **options)
+        source = "synthetic"
+    return degrade_train_set(scene, data), source
+
+
+def degrade_train_set(scene: SceneData, data: Config) -> SceneData:
+    """Optional robustness settings of ``cfg.data`` (absent keys = the clean, full training set):
+    ``train_fraction`` keeps a seeded random fraction of the training views, ``train_noise_std`` adds
+    Gaussian noise to the training images (``common.data.perturb``); ``perturb_seed`` seeds both."""
+    seed = int(data.get("perturb_seed", 0) or 0)
+    fraction = float(data.get("train_fraction", 1.0) or 1.0)
+    std = float(data.get("train_noise_std", 0.0) or 0.0)
+    try:
+        scene = keep_train_views(scene, fraction, seed)
+        return add_train_noise(scene, std, seed)
+    except ValueError as e:
+        raise ConfigError(f"data: {e}") from None
 
 
 @dataclass(frozen=True)

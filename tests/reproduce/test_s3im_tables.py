@@ -1,0 +1,126 @@
+"""The S3IM table and figure scripts: every run of every grid resolves to a valid config, every cell maps to
+a column of the paper's table, and the grid -> table step (cells, seeds, timing, sweeps, claims) on
+hand-written run outputs."""
+
+from __future__ import annotations
+
+import importlib
+import json
+
+import pytest
+
+from common.config import load_config
+from common.results import registry
+from reproduce import table as table_mod
+
+MODULES = [
+    "s3im_table1",
+    "s3im_table2",
+    "s3im_table3",
+    "s3im_table8",
+    "s3im_table9",
+    "s3im_figure3",
+    "s3im_figure4",
+    "s3im_figure6",
+]
+
+
+def spec_of(name: str):
+    mod = importlib.import_module(f"reproduce.{name}")
+    return mod.SPEC
+
+
+@pytest.mark.parametrize("name", MODULES)
+@pytest.mark.parametrize("profile", ["paper", "quick", "smoke"])
+def test_every_run_of_the_grid_has_a_valid_config(name, profile):
+    spec = spec_of(name)
+    paper = registry.get(spec.paper, spec.table_id)
+    for cell in spec.scenes:
+        assert spec.column(cell) in paper.columns
+        for setting, args in spec.settings.items():
+            assert setting in paper.rows
+            cfg = load_config(spec.preset_for(cell), profile, None, [*spec.cell_args_of(cell), *args])
+            assert cfg.model.name in ("dvgo", "tensorf", "nerf")
+
+
+@pytest.mark.parametrize("profile,side", [("quick", 32), ("paper", 64)])
+def test_table10_local_ssim_is_one_square_patch_per_batch(profile, side):
+    from reproduce import s3im_table10
+
+    batch = load_config("s3im/configs/dvgo_tnt.yaml", profile, None, []).train.batch_size
+    spec = s3im_table10.spec_for(int(round(batch**0.5)))
+    cfg = load_config(spec.preset, profile, None, spec.settings["mse_ssim"])
+    assert cfg.train.patch_size == side and cfg.train.batch_size == side * side
+    assert cfg.s3im.patch_height == side and cfg.s3im.repeat_time == 1 and cfg.model.ray_sampler == "patch"
+
+
+LPIPS = {"net": "squeeze", "net_requested": "alex", "label": "LPIPS-squeeze; the paper reports LPIPS-alex"}
+
+
+def fake_run(run_dir, psnr, ssim=0.5, lpips=0.4, time_s=None):
+    run_dir.mkdir(parents=True)
+    report = {
+        "conventions": {"lpips": LPIPS},
+        "per_image": [{"name": "v0", "psnr": psnr}],
+        "mean": {"psnr": psnr, "ssim": ssim, "lpips": lpips},
+        "missing": {},
+    }
+    (run_dir / "test_metrics.json").write_text(json.dumps(report))
+    if time_s is not None:
+        (run_dir / "done.json").write_text(json.dumps({"time_s": time_s}))
+
+
+def test_seeds_timing_and_claims_from_run_outputs(tmp_path):
+    from reproduce import s3im_table8
+
+    spec = s3im_table8.SPEC
+    runs = tmp_path / "runs"
+    values = {"m0": (20.0, 21.0, 3600), "m1": (25.0, 25.4, 3700), "m10": (25.5, 25.9, 4000)}
+    for setting, (p0, p1, t) in values.items():
+        fake_run(runs / "scan1" / setting / "seed0", p0, time_s=t)
+        fake_run(runs / "scan1" / setting / "seed1", p1, time_s=t + 360)
+    table_mod.write_results(spec, ["scan1"], runs, tmp_path / "out", "synthetic", "test scenes", "quick", [])
+    doc = json.loads((tmp_path / "out" / "table.json").read_text())
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "20.50" in md and "25.70" in md  # the means over the two seeds
+    assert "m0/psnr/room0_tensorf ±0.5" in md  # std over seeds of 20 and 21
+    assert "m1/room0_tensorf 1.026x" in md and "m10/room0_tensorf 1.106x" in md  # (3700+4060)/2 / 3780
+    claims = {c["text"]: c["holds"] for c in doc["claims"]}
+    assert claims["m1 beats m0 in PSNR"] is True
+    assert claims["m0 beats m10 in TRAINING_TIME"] is True
+    assert "not run" in md  # the NeuS column
+
+
+def test_sweep_figure_and_gain_claims_from_run_outputs(tmp_path):
+    from reproduce import s3im_figure3
+
+    spec = s3im_figure3.SPEC
+    runs = tmp_path / "runs"
+    for i, cell in enumerate(spec.scenes):  # p100 ... p20: standard drops faster than multiplex
+        fake_run(runs / cell / "standard", 30.0 - 3 * i)
+        fake_run(runs / cell / "multiplex", 30.5 - 1 * i)
+    table_mod.write_results(spec, list(spec.scenes), runs, tmp_path / "out", "synthetic", "test scenes", "quick", [])
+    assert (tmp_path / "out" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
+    doc = json.loads((tmp_path / "out" / "table.json").read_text())
+    claims = {c["text"]: (c["holds"], c["detail"]) for c in doc["claims"]}
+    holds, detail = claims["the PSNR gain of multiplex over standard is larger at p20 than at p100"]
+    assert holds is True and "+8.5000 at p20" in detail and "+0.5000 at p100" in detail
+    assert claims["multiplex beats standard in PSNR"][0] is True  # wins in every column
+
+
+def test_missing_run_is_reported_with_its_reason(tmp_path):
+    from reproduce import s3im_table3
+
+    spec = s3im_table3.SPEC
+    runs = tmp_path / "runs"
+    for cell in spec.scenes:
+        for setting in spec.settings:
+            if cell != "nerf/Barn" or setting != "multiplex":
+                fake_run(runs / cell / setting, 25.0)
+    failed = ["nerf/Barn/multiplex"]
+    out = tmp_path / "out"
+    table_mod.write_results(spec, list(spec.scenes), runs, out, "synthetic", "test scenes", "quick", failed)
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert "run nerf/Barn/multiplex failed" in md
+    doc = json.loads((tmp_path / "out" / "table.json").read_text())
+    assert "25.00" in md and "mean" not in doc["table"]["columns"]
