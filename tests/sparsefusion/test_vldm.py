@@ -1,0 +1,42 @@
+"""VLDM: UNet2DModel conditioned by concatenation, conditioning dropout, loss and sampling."""
+
+import torch
+
+from sparsefusion.vldm import VLDM
+
+
+def small(cond_drop=0.1):
+    torch.manual_seed(0)
+    return VLDM(4, 3, 8, block_out_channels=(16, 32), layers_per_block=1, cond_drop=cond_drop, norm_groups=8)
+
+
+def test_concatenation_conditioning_and_shapes():
+    m = small().eval()
+    z, t = torch.randn(2, 4, 8, 8), torch.tensor([0.3, 0.7])
+    c1, c2 = torch.randn(2, 3, 8, 8), torch.randn(2, 3, 8, 8)
+    assert m.unet.config.in_channels == 7 and m.unet.config.out_channels == 4
+    e1, e2 = m(z, t, c1), m(z, t, c2)
+    assert e1.shape == z.shape and not torch.allclose(e1, e2)
+    torch.testing.assert_close(m(z, t, c1), m.unet(torch.cat([z, c1], 1), 1000 * t).sample)
+
+
+def test_conditioning_dropout_one_ignores_the_condition():
+    m = small(cond_drop=1.0)
+    z0 = torch.randn(2, 4, 8, 8)
+    l1 = m.loss(z0, torch.randn(2, 3, 8, 8), torch.Generator().manual_seed(3))
+    l2 = m.loss(z0, torch.randn(2, 3, 8, 8) * 5, torch.Generator().manual_seed(3))
+    torch.testing.assert_close(l1, l2)
+    m0 = small(cond_drop=0.0)
+    a = m0.loss(z0, torch.randn(2, 3, 8, 8), torch.Generator().manual_seed(3))
+    b = m0.loss(z0, torch.randn(2, 3, 8, 8) * 5, torch.Generator().manual_seed(3))
+    assert not torch.allclose(a, b)
+
+
+def test_loss_backpropagates_into_the_condition_and_sampling_shapes():
+    m = small()
+    cond = torch.randn(1, 3, 8, 8, requires_grad=True)
+    loss = m.loss(torch.randn(1, 4, 8, 8), cond, torch.Generator().manual_seed(0))
+    loss.backward()
+    assert torch.isfinite(loss) and cond.grad is not None
+    s = m.sample(torch.randn(2, 3, 8, 8), 3, torch.Generator().manual_seed(0))
+    assert s.shape == (2, 4, 8, 8) and torch.isfinite(s).all()
