@@ -4,8 +4,5 @@
 #
 #   PIGAN_CHECKPOINT_DIR=/path/holding/generator.pth+ema.pth bash reproduce/nerf_correspondence_faces.sh
 #   PROFILE=smoke|quick|paper (default quick)
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh
-export WANDB_SILENT=true WANDB_MODE=${WANDB_MODE:-offline} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} NF_TORCH_THREADS=${NF_TORCH_THREADS:-1}
-exec .venv/bin/python -m reproduce.nerf_correspondence_faces "$@"
+# Environment and overrides: reproduce/run.sh.
+exec bash "$(dirname "$0")/run.sh" nerf_correspondence_faces "$@"

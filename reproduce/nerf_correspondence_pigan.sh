@@ -5,8 +5,5 @@
 #   PROFILE=smoke bash reproduce/nerf_correspondence_pigan.sh
 #   CELEBA_ROOT=../shared/data/celeba-128-pigan-eval-subset/CelebA_real_images_128 PROFILE=quick \
 #       bash reproduce/nerf_correspondence_pigan.sh   # real faces
-set -euo pipefail
-cd "$(dirname "$0")/.."
-bash scripts/setup_env.sh
-export WANDB_SILENT=true WANDB_MODE=${WANDB_MODE:-offline} HF_HUB_OFFLINE=1 OMP_NUM_THREADS=${OMP_NUM_THREADS:-1} NF_TORCH_THREADS=${NF_TORCH_THREADS:-1}
-exec .venv/bin/python -m reproduce.nerf_correspondence_pigan "$@"
+# Environment and overrides: reproduce/run.sh.
+exec bash "$(dirname "$0")/run.sh" nerf_correspondence_pigan "$@"
