@@ -46,7 +46,20 @@ from common.results import Claim, Provenance, write_table
 from common.results.plots import image_grid, plot_curves
 from reproduce.grid import RunSpec, read_json, read_jsonl, run_grid
 
-HIGHER_IS_BETTER = {"psnr": True, "ssim": True, "lpips": False, "training_time": False}
+HIGHER_IS_BETTER = {
+    "psnr": True,
+    "ssim": True,
+    "lpips": False,
+    "training_time": False,
+    # surface metrics (common.metrics.surface)
+    "accuracy": False,
+    "completeness": False,
+    "chamfer_l1": False,
+    "precision": True,
+    "recall": True,
+    "fscore": True,
+    "normal_consistency": True,
+}
 
 
 @dataclass(frozen=True)

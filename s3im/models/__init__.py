@@ -4,10 +4,12 @@
 trains; a new model is a subpackage, an entry here and a preset in ``s3im/configs/``.
 """
 
+from s3im.models.dnerf.family import DNERF
 from s3im.models.dvgo.family import DVGO
 from s3im.models.nerf.family import NERF
+from s3im.models.neus.family import NEUS
 from s3im.models.tensorf.family import TENSORF
 
-REGISTRY = {"dvgo": DVGO, "nerf": NERF, "tensorf": TENSORF}
+REGISTRY = {"dvgo": DVGO, "nerf": NERF, "tensorf": TENSORF, "neus": NEUS, "dnerf": DNERF}
 
 __all__ = ["REGISTRY"]

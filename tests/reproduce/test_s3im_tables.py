@@ -124,3 +124,9 @@ def test_missing_run_is_reported_with_its_reason(tmp_path):
     assert "run nerf/Barn/multiplex failed" in md
     doc = json.loads((tmp_path / "out" / "table.json").read_text())
     assert "25.00" in md and "mean" not in doc["table"]["columns"]
+
+
+def test_metric_directions_agree_with_the_registry():
+    for table_id in ("table1", "table2", "table3", "table6", "table8", "table9", "table10"):
+        for key, metric in registry.get("s3im", table_id).metrics.items():
+            assert table_mod.HIGHER_IS_BETTER[key] == metric.higher_is_better, (table_id, key)

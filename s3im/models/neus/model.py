@@ -1,0 +1,279 @@
+"""NeuS (official Totoro97/NeuS ``exp_runner.py`` + ``renderer.py``) under the trainer's model protocol.
+
+Per batch of R rays (unit directions, scene normalised so that the region of interest is the unit sphere):
+  1. near, far = mid -/+ 1 (``near_far_from_sphere``); S = n_samples uniform t in [near, far], jittered in
+     training by one shared offset per ray, (u - 0.5) * 2 / S;
+  2. up-sampling without gradients: sdf at the S samples, then ``up_sample_steps`` rounds of
+     n_importance / steps new samples from the fixed-sharpness weights with inv_s = 64 * 2^i, the sdf of the
+     new samples evaluated except after the last round;
+  3. optional NeRF++ background (``n_outside`` > 0): inverse-depth samples outside the sphere;
+  4. render core on all S + n_importance samples at the section mid-points t + dist / 2: sdf, feature and
+     gradient from ONE SDF-network pass (``SDFNetwork.sdf_and_gradient``; the official code runs the network
+     twice, once for the values and once inside ``gradient``: same values), colour network, alpha from sdf
+     (``renderer.sdf_alpha``, cos annealing r = min(1, step / anneal_end)), background blended outside the
+     sphere, weights w_i = alpha_i prod (1 - alpha_j + 1e-7);
+  5. losses: colour = sum |(c - c_gt) m| / (sum m + 1e-5) (L1 summed over channels, divided by the rays);
+     eikonal = igr_weight * mean over samples with |x| < 1.2 of (|grad| - 1)^2; mask = mask_weight *
+     BCE(clip(sum w, 1e-3, 1 - 1e-3), m) (m = the foreground mask when mask_weight > 0, else 1).
+     Multiplex training adds lambda * S3IM on "rgb" (the driver's extra loss, as sdfstudio's hook).
+
+Speed: the networks run on ``netchunk`` points at a time (whole rays), so every [points, 256] temporary
+stays below glibc's mmap threshold and is reused instead of page-faulted anew each step; on the CPU their
+matrix products go through NumPy's OpenBLAS (``matmul: numpy``, see ``s3im.models.neus.blas``).
+``render`` evaluates deterministically (no jitter) with gradients for the normals but no graph.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from s3im.models.neus.network import BackgroundNeRF, ColorNetwork, SDFNetwork, SingleVariance, set_backend
+from s3im.models.neus.renderer import (
+    background_t,
+    merge_sorted,
+    near_far_from_sphere,
+    sdf_alpha,
+    section_lengths,
+    up_sample,
+    weights_from_alpha,
+)
+
+# official confs/wmask.conf (womask.conf: n_outside 32, anneal_end 50000, mask_weight 0)
+DEFAULTS: dict = {
+    "d_feature": 256,  # SDF feature width
+    "sdf_hidden": 256,  # SDF network width
+    "sdf_layers": 8,  # SDF network hidden layers
+    "skip_in": [4],  # layers that re-inject the encoded input
+    "multires": 6,  # SDF positional-encoding frequencies
+    "bias": 0.5,  # geometric-init sphere radius
+    "scale": 1.0,  # SDF input scale
+    "geometric_init": True,
+    "weight_norm": True,
+    "inside_outside": False,  # True for rooms seen from inside (sdf > 0 inside the sphere at init)
+    "color_hidden": 256,
+    "color_layers": 4,
+    "multires_view": 4,
+    "init_variance": 0.3,  # inv_s = exp(10 * variance)
+    "n_samples": 64,
+    "n_importance": 64,
+    "up_sample_steps": 4,
+    "n_outside": 0,  # NeRF++ background samples (womask: 32)
+    "perturb": True,
+    "anneal_end": 0,  # cos-anneal steps (womask: 50000)
+    "igr_weight": 0.1,  # eikonal weight
+    "mask_weight": 0.1,  # mask BCE weight (womask: 0)
+    "white_bkgd": False,
+    "lrate": 5e-4,  # Adam learning rate (schedule: train.lr_schedule warmup_cosine)
+    "netchunk": 8192,  # points per network call (speed only)
+    "matmul": "numpy",  # CPU matrix products of the SDF / colour networks: numpy (OpenBLAS) | torch (speed only)
+    "mesh_resolution": 512,  # marching-cubes grid for the final mesh (official validate_mesh)
+    "mesh_threshold": 0.0,
+}
+
+
+def resolve_config(model_cfg: dict) -> dict:
+    """DEFAULTS <- the ``model:`` subtree (minus ``name``), validated."""
+    cfg = {k: v for k, v in model_cfg.items() if k != "name"}
+    unknown = sorted(set(cfg) - set(DEFAULTS))
+    if unknown:
+        raise ValueError(f"unknown NeuS config key(s) {unknown}; valid keys: {sorted(DEFAULTS)}")
+    out = {**DEFAULTS, **cfg}
+    if int(out["n_samples"]) < 2:
+        raise ValueError(f"NeuS n_samples must be >= 2, got {out['n_samples']}")
+    steps, imp = int(out["up_sample_steps"]), int(out["n_importance"])
+    if imp > 0 and (steps < 1 or imp % steps):
+        raise ValueError(f"NeuS n_importance ({imp}) must be a multiple of up_sample_steps ({steps})")
+    return out
+
+
+class NeuS(nn.Module):
+    """SDF + colour + variance (+ background) networks with NeuS rendering; see the module doc.
+
+    forward(batch, step) -> rgb [R, 3], weight_sum [R], gradient_error (scalar), depth [R];
+    losses(outputs, batch, step) -> {"color", "eikonal", "mask"}; render(rays, chunk) -> rgb, depth, acc, normal.
+    """
+
+    def __init__(self, cfg: dict):
+        super().__init__()
+        self.cfg = c = resolve_config(cfg)
+        self.sdf_network = SDFNetwork(
+            d_feature=int(c["d_feature"]),
+            d_hidden=int(c["sdf_hidden"]),
+            n_layers=int(c["sdf_layers"]),
+            skip_in=tuple(c["skip_in"]),
+            multires=int(c["multires"]),
+            bias=float(c["bias"]),
+            scale=float(c["scale"]),
+            geometric_init=bool(c["geometric_init"]),
+            weight_norm=bool(c["weight_norm"]),
+            inside_outside=bool(c["inside_outside"]),
+        )
+        self.deviation_network = SingleVariance(float(c["init_variance"]))
+        self.color_network = ColorNetwork(
+            d_feature=int(c["d_feature"]),
+            d_hidden=int(c["color_hidden"]),
+            n_layers=int(c["color_layers"]),
+            multires_view=int(c["multires_view"]),
+            weight_norm=bool(c["weight_norm"]),
+        )
+        set_backend(self, str(c["matmul"]))
+        self.n_outside = int(c["n_outside"])
+        self.nerf_outside = BackgroundNeRF() if self.n_outside > 0 else None
+        self.n_samples, self.n_importance = int(c["n_samples"]), int(c["n_importance"])
+        self.up_sample_steps = int(c["up_sample_steps"])
+
+    def param_groups(self) -> list[dict]:
+        return [
+            {
+                "name": "neus",
+                "params": [p for p in self.parameters() if p.requires_grad],
+                "lr": float(self.cfg["lrate"]),
+            }
+        ]
+
+    def cos_anneal_ratio(self, step: int | None) -> float:
+        end = float(self.cfg["anneal_end"])
+        if end <= 0 or step is None:
+            return 1.0
+        return min(1.0, step / end)
+
+    # ------------------------------------------------------------------------------------ sampling
+    @torch.no_grad()
+    def sample_t(self, rays_o: Tensor, rays_d: Tensor, perturb: bool) -> tuple[Tensor, Tensor]:
+        """(t [R, S + n_importance] sorted, far [R, 1]) after the up-sampling rounds (steps 1-2 of the module doc)."""
+        near, far = near_far_from_sphere(rays_o, rays_d)
+        s = torch.linspace(0.0, 1.0, self.n_samples, dtype=rays_o.dtype, device=rays_o.device)
+        t = near + (far - near) * s[None, :]
+        if perturb:
+            t = t + (torch.rand(t.shape[0], 1, dtype=t.dtype).to(t.device) - 0.5) * 2.0 / self.n_samples
+        if self.n_importance > 0:
+            sdf = self._sdf_of(rays_o, rays_d, t)
+            per = self.n_importance // self.up_sample_steps
+            for i in range(self.up_sample_steps):
+                t_new = up_sample(rays_o, rays_d, t, sdf, per, 64.0 * 2**i)
+                last = i + 1 == self.up_sample_steps
+                new_sdf = None if last else self._sdf_of(rays_o, rays_d, t_new)
+                t, sdf = merge_sorted(t, t_new, None if last else sdf, new_sdf)
+        return t, far
+
+    def _sdf_of(self, rays_o: Tensor, rays_d: Tensor, t: Tensor) -> Tensor:
+        pts = (rays_o[:, None, :] + rays_d[:, None, :] * t[..., None]).reshape(-1, 3)
+        step = max(1, int(self.cfg["netchunk"]))
+        sdf = torch.cat([self.sdf_network.sdf(pts[i : i + step]) for i in range(0, len(pts), step)])
+        return sdf.reshape(t.shape)
+
+    # ----------------------------------------------------------------------------------- rendering
+    def render_rays(self, rays_o: Tensor, rays_d: Tensor, step: int | None, create_graph: bool) -> dict[str, Tensor]:
+        """Render R rays (all per-ray outputs plus the per-sample eikonal terms for the loss)."""
+        perturb = self.training and bool(self.cfg["perturb"])
+        t, far = self.sample_t(rays_o, rays_d, perturb)
+        R, S = t.shape
+        sample_dist = 2.0 / self.n_samples
+        dists = section_lengths(t, sample_dist)
+        mid_t = t + dists * 0.5
+        pts = rays_o[:, None, :] + rays_d[:, None, :] * mid_t[..., None]  # [R, S, 3]
+        dirs = rays_d[:, None, :].expand(R, S, 3)
+        sdf, feature, grad = self.sdf_network.sdf_and_gradient(pts.reshape(-1, 3), create_graph=create_graph)
+        color = self.color_network(pts.reshape(-1, 3), grad, dirs.reshape(-1, 3), feature).reshape(R, S, 3)
+        grad = grad.reshape(R, S, 3)
+        inv_s = self.deviation_network.inv_s()
+        alpha = sdf_alpha(sdf.reshape(R, S), grad, dirs, dists, inv_s, self.cos_anneal_ratio(step))
+        pts_norm = torch.linalg.norm(pts, dim=-1)
+        if self.nerf_outside is not None:
+            inside = (pts_norm < 1.0).to(alpha.dtype)
+            t_out = background_t(far, self.n_outside, self.n_samples, perturb)
+            bg_alpha, bg_color = self._background(rays_o, rays_d, torch.sort(torch.cat([t, t_out], -1), -1).values)
+            alpha = torch.cat([alpha * inside + bg_alpha[:, :S] * (1 - inside), bg_alpha[:, S:]], -1)
+            color = torch.cat(
+                [color * inside[..., None] + bg_color[:, :S] * (1 - inside[..., None]), bg_color[:, S:]], 1
+            )
+        weights = weights_from_alpha(alpha)
+        weight_sum = weights.sum(-1)
+        rgb = (color * weights[..., None]).sum(1)
+        if self.cfg["white_bkgd"]:
+            rgb = rgb + (1.0 - weight_sum[:, None])
+        relax = (pts_norm < 1.2).to(alpha.dtype)
+        eik = (torch.linalg.norm(grad, dim=-1) - 1.0) ** 2
+        normal = (F.normalize(grad, dim=-1) * weights[:, :S, None]).sum(1)
+        return {
+            "rgb": rgb,
+            "weight_sum": weight_sum,
+            "depth": (mid_t * weights[:, :S]).sum(-1),
+            "normal": normal,
+            "eikonal_sum": (relax * eik).sum(),
+            "eikonal_count": relax.sum(),
+        }
+
+    def _background(self, rays_o: Tensor, rays_d: Tensor, t: Tensor) -> tuple[Tensor, Tensor]:
+        """(alpha [R, S'], rgb [R, S', 3]) of the NeRF++ model at t [R, S'] (official ``render_core_outside``)."""
+        R, S = t.shape
+        dists = section_lengths(t, 2.0 / self.n_samples)
+        pts = rays_o[:, None, :] + rays_d[:, None, :] * (t + dists * 0.5)[..., None]
+        r = torch.linalg.norm(pts, dim=-1, keepdim=True).clip(1.0, 1e10)
+        x4 = torch.cat([pts / r, 1.0 / r], -1).reshape(-1, 4)
+        density, logits = self.nerf_outside(x4, rays_d[:, None, :].expand(R, S, 3).reshape(-1, 3))
+        alpha = 1.0 - torch.exp(-F.softplus(density.reshape(R, S)) * dists)
+        return alpha, torch.sigmoid(logits).reshape(R, S, 3)
+
+    def _chunked(self, rays_o: Tensor, rays_d: Tensor, step, create_graph: bool) -> dict[str, Tensor]:
+        """``render_rays`` over groups of whole rays holding about ``netchunk`` samples each."""
+        per_ray = self.n_samples + self.n_importance + self.n_outside
+        n = max(1, int(self.cfg["netchunk"]) // per_ray)
+        outs = [
+            self.render_rays(rays_o[i : i + n], rays_d[i : i + n], step, create_graph) for i in range(0, len(rays_o), n)
+        ]
+        if len(outs) == 1:
+            return outs[0]
+        merged = {}
+        for k in outs[0]:
+            vals = [o[k] for o in outs]
+            merged[k] = torch.stack(vals).sum() if vals[0].dim() == 0 else torch.cat(vals)
+        return merged
+
+    def forward(self, batch: dict, step: int | None = None) -> dict[str, Tensor]:
+        out = self._chunked(batch["rays_o"], batch["rays_d"], step, create_graph=True)
+        out["gradient_error"] = out.pop("eikonal_sum") / (out.pop("eikonal_count") + 1e-5)
+        return out
+
+    def losses(self, outputs: dict, batch: dict, step: int | None = None) -> dict[str, Tensor]:
+        rgb, target = outputs["rgb"], batch["rgb"]
+        mask_weight = float(self.cfg["mask_weight"])
+        if mask_weight > 0:
+            if "mask" not in batch:
+                raise ValueError("NeuS mask_weight > 0 needs foreground masks in the data (set model.mask_weight=0)")
+            mask = (batch["mask"] > 0.5).to(rgb.dtype)[:, None]
+        else:
+            mask = torch.ones_like(rgb[:, :1])
+        mask_sum = mask.sum() + 1e-5
+        terms = {
+            "color": ((rgb - target) * mask).abs().sum() / mask_sum,
+            "eikonal": float(self.cfg["igr_weight"]) * outputs["gradient_error"],
+        }
+        if mask_weight > 0:
+            ws = outputs["weight_sum"].clip(1e-3, 1.0 - 1e-3)
+            terms["mask"] = mask_weight * F.binary_cross_entropy(ws, mask[:, 0])
+        return terms
+
+    @torch.no_grad()
+    def render(self, rays: dict, chunk: int = 8192) -> dict[str, Tensor]:
+        """Evaluation rendering (no jitter): rgb [R, 3], depth [R], acc [R], normal [R, 3] (weighted unit normals)."""
+        was_training = self.training
+        self.eval()
+        keys = ("rgb", "depth", "weight_sum", "normal")
+        outs = []
+        o, d = rays["rays_o"], rays["rays_d"]
+        for i in range(0, len(o), chunk):
+            out = self._chunked(o[i : i + chunk], d[i : i + chunk], None, create_graph=False)
+            outs.append({k: out[k].detach() for k in keys})
+        self.train(was_training)
+        merged = {k: torch.cat([x[k] for x in outs]) for k in keys}
+        merged["acc"] = merged.pop("weight_sum")
+        return merged
+
+    @torch.no_grad()
+    def sdf(self, pts: Tensor) -> Tensor:
+        """[N] signed distances of points [N, 3] (normalised frame), ``netchunk`` at a time."""
+        step = max(1, int(self.cfg["netchunk"]))
+        return torch.cat([self.sdf_network.sdf(pts[i : i + step])[:, 0] for i in range(0, len(pts), step)])
