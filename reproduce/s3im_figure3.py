@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.s3im_table10 import TNT
-from reproduce.table import ClaimSpec, SweepSpec, TableSpec, gain_grows, run_table
+from reproduce.table import TNT, ClaimSpec, SweepSpec, TableSpec, gain_grows, run_table
 
 FRACTIONS = {"p100": 1.0, "p80": 0.8, "p60": 0.6, "p40": 0.4, "p20": 0.2}
 

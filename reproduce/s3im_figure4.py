@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.s3im_table10 import TNT
-from reproduce.table import ClaimSpec, SweepSpec, TableSpec, gain_grows, run_table
+from reproduce.table import TNT, ClaimSpec, SweepSpec, TableSpec, gain_grows, run_table
 
 STDS = {"std0": 0.0, "std01": 0.1, "std02": 0.2, "std04": 0.4}
 

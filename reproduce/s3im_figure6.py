@@ -11,8 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.s3im_table2 import REPLICA
-from reproduce.table import SweepSpec, TableSpec, beats_column, run_table
+from reproduce.table import REPLICA, SweepSpec, TableSpec, beats_column, run_table
 
 LAMBDAS = {"l0": 0.0, "l01": 0.1, "l03": 0.3, "l1": 1.0, "l3": 3.0, "l10": 10.0}
 

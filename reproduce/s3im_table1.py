@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, run_table
+from reproduce.table import REPLICA, ClaimSpec, TableSpec, run_table
 
 SPEC = TableSpec(
     paper="s3im",
@@ -22,12 +22,7 @@ SPEC = TableSpec(
     scenes=[f"scan{i}" for i in range(1, 9)],
     # s3im.weight: 0 = standard training, the official DVGO config's 1.0 = multiplex training
     settings={"standard": ["s3im.weight=0.0"], "multiplex": ["s3im.weight=1.0"]},
-    data=DataSpec(
-        env="REPLICA_ROOT",
-        synthetic_kind="replica_monosdf",
-        description="Replica (MonoSDF layout)",
-        marker="meta_data.json",
-    ),
+    data=REPLICA,
     column=lambda scene: "scene" + scene.removeprefix("scan"),
     claims=[ClaimSpec("multiplex", "standard", m) for m in ("psnr", "ssim", "lpips")],
     notes=[

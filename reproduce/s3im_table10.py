@@ -14,10 +14,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, run_table
-
-TNT = DataSpec(env="TNT_ROOT", synthetic_kind="tnt_nsvf", description="Tanks and Temples (NSVF layout)",
-               marker="intrinsics.txt")
+from reproduce.table import TNT, ClaimSpec, TableSpec, run_table
 
 
 def local_ssim(patch: int) -> list[str]:

@@ -11,14 +11,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, run_table
-
-REPLICA = DataSpec(
-    env="REPLICA_ROOT",
-    synthetic_kind="replica_monosdf",
-    description="Replica (MonoSDF layout)",
-    marker="meta_data.json",
-)
+from reproduce.table import REPLICA, ClaimSpec, TableSpec, run_table
 
 SPEC = TableSpec(
     paper="s3im",

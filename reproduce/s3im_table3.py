@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, run_table
+from reproduce.table import TNT, ClaimSpec, TableSpec, run_table
 
 PRESETS = {
     "dvgo": "s3im/configs/dvgo_tnt.yaml",
@@ -34,8 +34,7 @@ SPEC = TableSpec(
     preset=PRESETS["dvgo"],
     scenes=[f"{model}/{scene}" for model in PRESETS for scene in SCENE_NAMES],
     settings={"standard": ["s3im.weight=0.0"], "multiplex": ["s3im.weight=1.0"]},
-    data=DataSpec(env="TNT_ROOT", synthetic_kind="tnt_nsvf", description="Tanks and Temples (NSVF layout)",
-                  marker="intrinsics.txt"),
+    data=TNT,
     column=lambda cell: cell.split("/")[0],
     scene_of=lambda cell: cell.split("/")[1],
     preset_of=lambda cell: PRESETS[cell.split("/")[0]],

@@ -26,7 +26,7 @@ from common.metrics.surface import load_mesh
 from common.results import registry
 from common.results.plots import image_grid
 from reproduce import table
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, results_dir_for, run_table
+from reproduce.table import REPLICA, ClaimSpec, TableSpec, results_dir_for, run_table
 from s3im.models.neus.mesh import render_mesh
 
 PAPER_TABLE = registry.get("s3im", "table6")
@@ -40,12 +40,7 @@ SPEC = TableSpec(
     preset="s3im/configs/neus_replica.yaml",
     scenes=[f"scan{i}" for i in range(1, 9)],
     settings={"standard": ["s3im.weight=0.0"], "multiplex": ["s3im.weight=1.0"]},
-    data=DataSpec(
-        env="REPLICA_ROOT",
-        synthetic_kind="replica_monosdf",
-        description="Replica (MonoSDF layout)",
-        marker="meta_data.json",
-    ),
+    data=REPLICA,
     column=lambda scene: "scene" + scene.removeprefix("scan"),
     metrics=("psnr", "ssim", "lpips", *SURFACE),
     claims=[ClaimSpec("multiplex", "standard", m) for m in ("psnr", "ssim", "lpips", "chamfer_l1", "fscore")],

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import sys
 
-from reproduce.table import ClaimSpec, DataSpec, TableSpec, run_table
+from reproduce.table import TNT, ClaimSpec, TableSpec, run_table
 
 ADVANCED = ("Auditorium", "Ballroom", "Courtroom", "Museum")
 SYNTHETIC = ("Barn", "Caterpillar", "Family", "Ignatius")
@@ -28,12 +28,7 @@ SPEC = TableSpec(
     preset="s3im/configs/neus_tnt.yaml",
     scenes=list(SCENE_NAMES),
     settings={"standard": ["s3im.weight=0.0"], "multiplex": ["s3im.weight=1.0"]},
-    data=DataSpec(
-        env="TNT_ROOT",
-        synthetic_kind="tnt_nsvf",
-        description="Tanks and Temples (NSVF layout)",
-        marker="intrinsics.txt",
-    ),
+    data=TNT,
     column=lambda scene: f"scene{SCENE_NAMES.index(scene) + 1}",
     claims=[ClaimSpec("multiplex", "standard", m) for m in ("psnr", "ssim", "lpips")],
     notes=[

@@ -12,8 +12,7 @@ from __future__ import annotations
 
 import sys
 
-from reproduce.s3im_table2 import REPLICA
-from reproduce.table import ClaimSpec, TableSpec, run_table
+from reproduce.table import REPLICA, ClaimSpec, TableSpec, run_table
 
 SPEC = TableSpec(
     paper="s3im",

@@ -73,6 +73,11 @@ class DataSpec:
     marker: str
 
 
+# the data sets of the S3IM tables
+REPLICA = DataSpec("REPLICA_ROOT", "replica_monosdf", "Replica (MonoSDF layout)", "meta_data.json")
+TNT = DataSpec("TNT_ROOT", "tnt_nsvf", "Tanks and Temples (NSVF layout)", "intrinsics.txt")
+
+
 @dataclass(frozen=True)
 class ClaimSpec:
     """The paper's claim "``better`` beats ``worse`` in the mean of ``metric``" (checked on our numbers)."""
