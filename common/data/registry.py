@@ -22,6 +22,7 @@ FORMATS: dict[str, str] = {
     "co3dv2": "common.data.co3dv2",
     "blender": "common.data.blender",
     "dnerf": "common.data.dnerf",
+    "nvidia_dynamic": "common.data.nvidia_dynamic",
     "transforms_json": "common.data.transforms_json",
     "dtu_neus": "common.data.dtu_neus",
     "image_folder": "common.data.image_folder",

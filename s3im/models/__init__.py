@@ -6,10 +6,11 @@ trains; a new model is a subpackage, an entry here and a preset in ``s3im/config
 
 from s3im.models.dnerf.family import DNERF
 from s3im.models.dvgo.family import DVGO
+from s3im.models.dynamic_nerf.family import DYNAMIC_NERF
 from s3im.models.nerf.family import NERF
 from s3im.models.neus.family import NEUS
 from s3im.models.tensorf.family import TENSORF
 
-REGISTRY = {"dvgo": DVGO, "nerf": NERF, "tensorf": TENSORF, "neus": NEUS, "dnerf": DNERF}
+REGISTRY = {"dvgo": DVGO, "nerf": NERF, "tensorf": TENSORF, "neus": NEUS, "dnerf": DNERF, "dynamic_nerf": DYNAMIC_NERF}
 
 __all__ = ["REGISTRY"]
