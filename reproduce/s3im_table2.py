@@ -30,6 +30,7 @@ SPEC = replace(
     paper_profile_note="paper profile: 30k iterations per run, 128^3 -> 300^3 voxels; hours per run on a GPU",
 )
 
+
 def main(argv: list[str]) -> int:
     return run_table(SPEC, argv)
 

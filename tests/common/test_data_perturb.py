@@ -52,8 +52,9 @@ def test_add_train_noise_statistics_and_clean_test_views():
     assert clipped.min() == 0.0 and clipped.max() == 1.0
 
 
-@pytest.mark.parametrize("call", [lambda s: keep_train_views(s, 0.0), lambda s: keep_train_views(s, 1.5),
-                                  lambda s: add_train_noise(s, -0.1)])
+@pytest.mark.parametrize(
+    "call", [lambda s: keep_train_views(s, 0.0), lambda s: keep_train_views(s, 1.5), lambda s: add_train_noise(s, -0.1)]
+)
 def test_bad_settings_raise(call):
     with pytest.raises(ValueError):
         call(make_scene())
