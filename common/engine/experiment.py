@@ -45,7 +45,13 @@ from common.metrics import evaluate_images, psnr
 from common.rays import RayBank, RaySampler, view_ray_dict
 
 # data format -> synthetic kind written in that format (the embedded default when data.root is unset)
-SYNTHETIC_KIND = {"replica_monosdf": "replica_monosdf", "tnt_nsvf": "tnt_nsvf", "blender": "blender_objects"}
+SYNTHETIC_KIND = {
+    "replica_monosdf": "replica_monosdf",
+    "tnt_nsvf": "tnt_nsvf",
+    "blender": "blender_objects",
+    "dnerf": "dnerf",
+    "nvidia_dynamic": "nvidia_dynamic",
+}
 # sampler names of the official codes -> RaySampler modes
 SAMPLER_ALIASES = {"flatten": "permutation", "random": "iid", "in_maskcache": "permutation"}
 

@@ -8,12 +8,9 @@ unset. Training rays carry each view's time (``RayBank`` "time"); the sampler is
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import torch
 
 from common.config import Config
-from common.data import load_scene
 from common.engine.experiment import ExperimentData, ModelFamily, Stage, load_data
 from common.rays import RayBank
 from s3im.models.dnerf.model import DNeRF
@@ -21,16 +18,7 @@ from s3im.models.dnerf.model import DNeRF
 
 def dnerf_data(cfg: Config) -> ExperimentData:
     """The dnerf-format scene of ``cfg.data`` (synthetic animated objects when ``data.root`` is unset)."""
-    data = cfg.data
-    if data.root:
-        scene, source = load_data(cfg)
-    else:
-        from common.data.synthetic import ensure_dataset
-
-        root = ensure_dataset("dnerf", res=data.synthetic_res)
-        options = dict(data.get("options") or {})
-        scene = load_scene(data.format, Path(root) / data.scene, downscale=data.downscale, **options)
-        source = "synthetic"
+    scene, source = load_data(cfg)
     if scene.times is None:
         raise ValueError(f"{scene.root}: D-NeRF needs per-frame times ('time' in transforms_*.json)")
     return ExperimentData(scene=scene, source=source, train=RayBank(scene, "train"))

@@ -21,13 +21,11 @@ batch carries the frame's priors per ray: disp, flow_fwd / flow_bwd [R, 2], mask
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
 import torch
 
 from common.config import Config
-from common.data import DataFormatError, load_scene
+from common.data import DataFormatError
 from common.engine.experiment import ExperimentData, ModelFamily, Stage, final_evaluation, load_data
 from common.rays import RayBank
 from s3im.models.dynamic_nerf.model import DynamicNeRF, resolve_config
@@ -40,15 +38,7 @@ def dynamic_nerf_data(cfg: Config) -> ExperimentData:
     data = cfg.data
     if data.format != "nvidia_dynamic":
         raise DataFormatError(data.root or data.format, f"format '{data.format}'", "data.format: nvidia_dynamic")
-    if data.root:
-        scene, source = load_data(cfg)
-    else:
-        from common.data.synthetic import ensure_dataset
-
-        root = ensure_dataset("nvidia_dynamic", res=data.synthetic_res)
-        options = dict(data.get("options") or {})
-        scene = load_scene(data.format, Path(root) / data.scene, downscale=data.downscale, **options)
-        source = "synthetic"
+    scene, source = load_data(cfg)
     if scene.extras.get("priors") is None:
         raise DataFormatError(scene.root, "no prior maps loaded", "disp/, flow/ and motion_masks/ (require_priors)")
     if "test" not in scene.splits:
