@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from common.config import ConfigError
 from nerf_correspondence import gan_losses as L
 from nerf_correspondence.discriminator import ProgressiveDiscriminator
 from nerf_correspondence.rendering import (
@@ -219,9 +220,9 @@ def pixel_swd(fake: Tensor, real: Tensor, side: int = 16) -> float:
 
 
 def validate_model_config(cfg: Mapping) -> None:
-    """ValueError for settings the renderer cannot use (one line naming the key)."""
+    """ConfigError (a ValueError) for settings the renderer cannot use (one line naming the key)."""
     for key in ("num_steps", "img_size", "z_dim", "width", "depth"):
         if not isinstance(cfg[key], int) or cfg[key] < (2 if key == "num_steps" else 1):
-            raise ValueError(f"model.{key}: {cfg[key]!r}; expected a positive integer")
+            raise ConfigError(f"model.{key}: {cfg[key]!r}; expected a positive integer")
     if not 0 < cfg["ray_start"] < cfg["ray_end"] or not math.isfinite(cfg["ray_end"]):
-        raise ValueError(f"model.ray_start / ray_end: {cfg['ray_start']} / {cfg['ray_end']}; expected 0 < start < end")
+        raise ConfigError(f"model.ray_start / ray_end: {cfg['ray_start']} / {cfg['ray_end']}; expected 0 < start < end")

@@ -139,9 +139,12 @@ def main(
     default_run_root: str,
     extra_losses: Callable[[Config], dict] | None = None,
     prepare: Callable[[Config], Config] | None = None,
+    summary: Callable[[Config, dict, Path], str] | None = None,
 ) -> int:
     """Parse, validate, run; see the module doc. ``prepare(cfg) -> cfg`` lets a package derive values
-    (e.g. the run label from the S3IM weight) or refuse contradictions before anything runs."""
+    (e.g. the run label from the S3IM weight) or refuse contradictions before anything runs;
+    ``summary(cfg, report, run_path) -> str`` is the line printed at the end (default: the test PSNR /
+    SSIM / LPIPS line of ``psnr_summary``)."""
     argv = sys.argv[1:] if argv is None else argv
     run_path: Path | None = None
     try:
@@ -182,10 +185,15 @@ def main(
         where = f"at step {step}" if step is not None else "before the first checkpoint"
         print(f"{prog}: interrupted ({where}); continue with --resume", file=sys.stderr)
         return 130
+    print((summary or psnr_summary)(cfg, report, run_path))
+    return 0
+
+
+def psnr_summary(cfg: Config, report: dict, run_path: Path) -> str:
+    """'<group> <setting>: test PSNR .. SSIM .. LPIPS .. (<run>)' from a report's mean image metrics."""
     mean = report["mean"]
     lp = "missing" if mean.get("lpips") is None else f"{mean['lpips']:.4f}"
-    print(
+    return (
         f"{cfg.experiment.group} {cfg.experiment.setting}: test PSNR {mean['psnr']:.2f}  SSIM {mean['ssim']:.4f}  "
         f"LPIPS {lp}  ({run_path})"
     )
-    return 0
