@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from common.results import Claim  # noqa: F401 - re-exported for the table scripts
+from common.results import Claim
 from common.results.provenance import Provenance
 
 REPO = Path(__file__).resolve().parents[1]
@@ -155,6 +155,11 @@ def mean_of(results: list[dict], *keys: str) -> float | None:
         vals.append(float(node))
     value = float(np.mean(vals)) if vals else None
     return value if value is not None and np.isfinite(value) else None
+
+
+def greater_claim(text: str, a: float | None, b: float | None, detail: str, margin: float = 0.0) -> Claim:
+    """The claim ``a > b - margin``; not checkable (holds None) when either number is missing."""
+    return Claim(text, None if None in (a, b) else a > b - margin, detail)
 
 
 def results_dir(stem: str, ds: Dataset) -> Path:

@@ -15,7 +15,15 @@ import sys
 import time
 
 from common.results import Claim, write_table
-from reproduce.jacobinerf_common import DATASETS, common_notes, mean_of, provenance, results_dir, scene_results
+from reproduce.jacobinerf_common import (
+    DATASETS,
+    common_notes,
+    greater_claim,
+    mean_of,
+    provenance,
+    results_dir,
+    scene_results,
+)
 
 ROWS = ("s_nerf", "dino_2d", "dino_nerf", "j_nerf_2d", "j_nerf_3d")
 METRICS = ("miou", "avg_acc", "total_acc")
@@ -42,7 +50,7 @@ def main(argv: list[str]) -> int:
     ours = {r: {m: {s: mean_of(results, s, r, "mean", m) for s in ("sparse", "dense")} for m in METRICS} for r in ROWS}
     claims = [best_claim(ours, "sparse"), best_claim(ours, "dense")]
     a, b = ours["j_nerf_3d"]["miou"]["sparse"], ours["j_nerf_2d"]["miou"]["sparse"]
-    claims.append(Claim("J-NeRF 3D beats J-NeRF 2D (sparse mIoU)", None if None in (a, b) else a > b, f"{a} vs {b}"))
+    claims.append(greater_claim("J-NeRF 3D beats J-NeRF 2D (sparse mIoU)", a, b, f"{a} vs {b}"))
     out = results_dir(stem, ds)
     missing = {
         (r, m, s): "not finite in this run (no class predicted / present)"

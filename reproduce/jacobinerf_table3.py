@@ -12,7 +12,15 @@ import time
 import numpy as np
 
 from common.results import Claim, write_table
-from reproduce.jacobinerf_common import DATASETS, common_notes, mean_of, provenance, results_dir, scene_results
+from reproduce.jacobinerf_common import (
+    DATASETS,
+    common_notes,
+    greater_claim,
+    mean_of,
+    provenance,
+    results_dir,
+    scene_results,
+)
 
 ROWS = {"s_nerf": "s_nerf", "j_nerf": "j_nerf_3d"}
 
@@ -66,10 +74,8 @@ def main(argv: list[str]) -> int:
         for row, method in ROWS.items()
     }
     a = [right["j_nerf"]["miou"][f"views{n}"] for n in (1, 3)]
-    claim_r = Claim(
-        "More labelled views improve J-NeRF (3 views > 1 view, mIoU)",
-        None if None in a else a[1] > a[0],
-        f"1 view {a[0]}, 3 views {a[1]}",
+    claim_r = greater_claim(
+        "More labelled views improve J-NeRF (3 views > 1 view, mIoU)", a[1], a[0], f"1 view {a[0]}, 3 views {a[1]}"
     )
     write_table(
         out / "table_right",
