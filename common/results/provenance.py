@@ -238,6 +238,8 @@ def describe_device() -> str:
 def git_state(repo: str | Path = REPO_ROOT) -> tuple[str | None, bool | None]:
     """(HEAD commit, whether tracked or untracked files differ from it), or (None, None) without git.
 
+    ``results/`` is left out of the comparison: it holds the outputs, so the tables written by an earlier
+    script of the same reproduce chain do not mark the code of the later ones as changed.
     Read-only: GIT_OPTIONAL_LOCKS=0 keeps ``git status`` from refreshing the index.
     """
     env = {**os.environ, "GIT_OPTIONAL_LOCKS": "0"}
@@ -252,5 +254,5 @@ def git_state(repo: str | Path = REPO_ROOT) -> tuple[str | None, bool | None]:
     commit = git("rev-parse", "HEAD")
     if commit is None:
         return None, None
-    status = git("status", "--porcelain")
+    status = git("status", "--porcelain", "--", ".", ":(exclude)results")
     return commit.strip(), None if status is None else bool(status.strip())

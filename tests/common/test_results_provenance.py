@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 import re
+import subprocess
 import sys
 from datetime import datetime
 from pathlib import Path
@@ -178,6 +180,29 @@ def test_provenance_validation(tmp_path):
     with pytest.raises(ValueError, match="JSON-serialisable"):
         Provenance.collect("real", "x", "quick", "cmd", extra={"ids": {1, 2}})
     assert git_state(tmp_path) == (None, None)  # not a git checkout
+
+
+def test_git_state_ignores_written_results(tmp_path):
+    """Outputs under results/ do not make the code 'uncommitted'; any other change does."""
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@t"}  # fmt: skip
+
+    def git(*args):
+        subprocess.run(["git", "-C", str(tmp_path), *args], check=True, capture_output=True, env=env)
+
+    git("init", "-q")
+    (tmp_path / "code.py").write_text("x = 1\n")
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "table.md").write_text("old\n")
+    git("add", ".")
+    git("commit", "-qm", "c")
+    commit, dirty = git_state(tmp_path)
+    assert re.fullmatch(r"[0-9a-f]{40}", commit) and dirty is False
+    (tmp_path / "results" / "table.md").write_text("new\n")
+    (tmp_path / "results" / "new.json").write_text("{}\n")
+    assert git_state(tmp_path) == (commit, False)
+    (tmp_path / "code.py").write_text("x = 2\n")
+    assert git_state(tmp_path) == (commit, True)
 
 
 def test_only_the_shared_sibling_is_relative_to_the_repo_parent(tmp_path):
