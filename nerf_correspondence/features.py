@@ -75,3 +75,31 @@ def sample_point_set(siren: FiLMSiren, gamma: Tensor, beta: Tensor, cameras: Cam
         dirs.append(d[..., None, :].expand(-1, -1, s, -1).reshape(-1, 3)[idx])
         trans.append(out.transmittance.reshape(-1)[idx])
     return PointSet(torch.stack(pts), torch.stack(dirs), torch.stack(trans))
+
+
+@torch.no_grad()
+def surface_features(siren: FiLMSiren, gamma: Tensor, beta: Tensor, origins: Tensor, dirs: Tensor, near: float,
+                     far: float, num_steps: int, layers: tuple[int, ...]) -> tuple[Tensor, Tensor, Tensor]:  # fmt: skip
+    """Generator features at each pixel's surface (paper Fig. 1).
+
+    Rays origins [1, 3], dirs [1, R, 3] of one NeRF (gamma, beta [1, M]) are rendered without jitter; the surface
+    point of ray r is x_r = o + d_r * depth_r / max(opacity_r, 1e-6) (the expected termination depth, normalised
+    by the opacity). Returns (features [R, C], points [R, 3], opacity [R]).
+    """
+
+    def field(p, v):
+        s, c, _ = siren.forward_with_modulations(p, gamma, beta, v)
+        return s, c
+
+    out = render_rays(field, origins, dirs, near, far, num_steps, True, False, 0.0, False)
+    depth = out.depth[0] / out.opacity[0].clamp_min(1e-6)
+    points = origins[0] + dirs[0] * depth[:, None]
+    feats, _ = point_features(siren, points[None], dirs, gamma, beta, layers)
+    return feats[0], points, out.opacity[0]
+
+
+def similarity_maps(queries: Tensor, targets: Tensor, target_opacity: Tensor, threshold: float = 0.5) -> Tensor:
+    """Cosine similarity [K, R] of query features [K, C] with target pixel features [R, C]; NaN where the target
+    pixel's opacity is below ``threshold`` (background)."""
+    sim = torch.nn.functional.normalize(queries, dim=-1) @ torch.nn.functional.normalize(targets, dim=-1).T
+    return torch.where(target_opacity[None] >= threshold, sim, torch.full_like(sim, float("nan")))

@@ -53,34 +53,36 @@ def real_images(data: ExperimentData, n: int, seed: int) -> torch.Tensor:
 
 
 @torch.no_grad()
-def generated_images(model: PiGAN, n: int, seed: int) -> torch.Tensor:
-    """[n, S, S, 3] in [0, 1]: n latents and poses from ``seed`` (no jitter, no NeRF noise)."""
+def generated_images(model: PiGAN, n: int, seed: int, step: int) -> torch.Tensor:
+    """[n, S, S, 3] in [0, 1]: n latents and poses from ``seed`` (no jitter, no NeRF noise), rendered with the
+    curriculum's image size and samples per ray at ``step``."""
+    st = model.stage(step)
     torch.manual_seed(seed)
     z = torch.randn(n, model.cfg["z_dim"])
     pitch, yaw = model.generator.sample_poses(n)
-    out = model.generator.render_z(z, pitch, yaw, perturb=False)
-    return ((to_image(out, model.cfg["img_size"]) + 1) / 2).permute(0, 2, 3, 1).clamp(0, 1)
+    out = model.generator.render_z(z, pitch, yaw, perturb=False, resolution=st["img_size"], num_steps=st["num_steps"])
+    return ((to_image(out, st["img_size"]) + 1) / 2).permute(0, 2, 3, 1).clamp(0, 1)
 
 
 def evaluate_gan(model: PiGAN, data: ExperimentData, cfg: Config, run, device) -> dict:
     """Samples grid + pixel SWD of the trained and of the initial generator (see the module docstring)."""
-    seed = cfg.experiment.seed
+    seed, last = cfg.experiment.seed, cfg.train.iters
+    res = model.stage(last)["img_size"]  # the curriculum's final image size
     model.eval()
-    grid = sample_grid(model.generator, 16, seed, psi=cfg.model.psi)
+    grid = sample_grid(model.generator, 16, seed, res=res, psi=cfg.model.psi)
     side = grid.shape[1]
     write_png(
         run.path / "renders" / "samples.png",
         grid.reshape(4, 4, side, side, 3).permute(0, 2, 1, 3, 4).reshape(4 * side, 4 * side, 3).numpy(),
     )
-    res = cfg.model.img_size
     real = torch.nn.functional.interpolate(real_images(data, EVAL_IMAGES, seed).permute(0, 3, 1, 2), size=(res, res),
                                            mode="area").permute(0, 2, 3, 1)  # fmt: skip
-    swd = pixel_swd(generated_images(model, EVAL_IMAGES, seed), real)
+    swd = pixel_swd(generated_images(model, EVAL_IMAGES, seed, last), real)
     rng = torch.get_rng_state()
     seed_everything(seed)
-    initial = PiGAN(cfg.model.to_dict())
+    initial = PiGAN(cfg.model.to_dict(), cfg.train.batch_size)
     torch.set_rng_state(rng)
-    swd_init = pixel_swd(generated_images(initial, EVAL_IMAGES, seed), real)
+    swd_init = pixel_swd(generated_images(initial, EVAL_IMAGES, seed, last), real)
     report = {
         "mean": {"swd": swd, "swd_initial_generator": swd_init},
         "data_source": data.source,
@@ -94,7 +96,8 @@ def evaluate_gan(model: PiGAN, data: ExperimentData, cfg: Config, run, device) -
 
 def pigan_stages(cfg: Config, data: ExperimentData, device) -> list[Stage]:
     validate_model_config(cfg.model.to_dict())
-    return [Stage("", cfg.train.iters, build=lambda previous: PiGAN(cfg.model.to_dict()), extra_losses=False)]
+    build = lambda previous: PiGAN(cfg.model.to_dict(), cfg.train.batch_size)  # noqa: E731
+    return [Stage("", cfg.train.iters, build=build, extra_losses=False)]
 
 
 REGISTRY = {

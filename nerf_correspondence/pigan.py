@@ -8,12 +8,14 @@ One training iteration (``train_step``, pi-GAN's ``train.py``):
     G step:  fake = G(z', pose') with gradients; L_G = softplus(-topk(D(fake))) + pos_lambda MSE(...);
              clip G's gradient norm; Adam step.
 
-Fade-in alpha = min(1, step / fade_steps); NeRF noise std = max(0, 1 - step / (nerf_noise_steps)) * nerf_noise;
-top-k fraction = max(0.99^(step / topk_interval), topk_v). Optimizers (named "generator", "discriminator"):
-Adam with the model's own betas (official (0, 0.9)); the mapping network's lr is ``gen_lr * mapping_lr_factor``
-(official 5e-2). Randomness (z, poses, stratified jitter, flips) comes from the global torch RNG, which the
-trainer seeds and checkpoints. The driver's EMA (``train.ema_decay``, official 0.999) averages the parameters
-used for evaluation and sampling.
+The curriculum (``nerf_correspondence.curriculum``) gives the image size, samples per ray, batch size and both
+learning rates of each step (set on the optimizers every step, as the official loop); the fade-in alpha restarts
+at every resolution change: min(1, (step - last upsample step) / fade_steps). NeRF noise std =
+max(0, 1 - step / nerf_noise_steps) * nerf_noise; top-k fraction = max(0.99^(step / topk_interval), topk_v).
+Optimizers (named "generator", "discriminator"): Adam with the model's own betas (official (0, 0.9)); the
+mapping network's lr is ``gen_lr * mapping_lr_factor`` (official 5e-2). Randomness (z, poses, stratified jitter,
+flips) comes from the global torch RNG, which the trainer seeds and checkpoints. The driver's EMA
+(``train.ema_decay``, official 0.999) averages the parameters used for evaluation and sampling.
 """
 
 from __future__ import annotations
@@ -26,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.config import ConfigError
+from nerf_correspondence import curriculum
 from nerf_correspondence import gan_losses as L
 from nerf_correspondence.discriminator import ProgressiveDiscriminator
 from nerf_correspondence.rendering import (
@@ -68,13 +71,15 @@ class PiGANGenerator(nn.Module):
         return fn
 
     def render_modulations(self, gamma, beta, pitch, yaw, resolution: int | None = None, perturb=True,
-                           noise_std=0.0) -> RenderOutput:  # fmt: skip
-        """Render images of side ``resolution`` (default img_size) from cameras at (pitch, yaw)."""
+                           noise_std=0.0, num_steps: int | None = None) -> RenderOutput:  # fmt: skip
+        """Render images of side ``resolution`` (default img_size) from cameras at (pitch, yaw) with ``num_steps``
+        coarse samples per ray (default the config's)."""
         c = self.cfg
         res = resolution or c["img_size"]
         origins, dirs = camera_rays(camera_origins(pitch, yaw, c["camera_radius"]), res, c["fov"])
-        return render_rays(self.field(gamma, beta), origins, dirs, c["ray_start"], c["ray_end"], c["num_steps"],
-                           c["hierarchical"], perturb, noise_std, c["white_back"])  # fmt: skip
+        return render_rays(self.field(gamma, beta), origins, dirs, c["ray_start"], c["ray_end"],
+                           num_steps or c["num_steps"], c["hierarchical"], perturb, noise_std,
+                           c["white_back"])  # fmt: skip
 
     def render_z(self, z: Tensor, pitch: Tensor, yaw: Tensor, **kw) -> RenderOutput:
         gamma, beta = self.siren.modulations(z)
@@ -91,14 +96,32 @@ def to_image(render: RenderOutput, res: int) -> Tensor:
 
 
 class PiGAN(nn.Module):
-    """The trained pair; see the module docstring. ``cfg`` is the ``model`` config section."""
+    """The trained pair; see the module docstring. ``cfg`` is the ``model`` config section, ``batch_size`` the
+    sampler's batch (``train.batch_size``, the curriculum's base batch size; None: every image of a batch)."""
 
-    def __init__(self, cfg: Mapping):
+    def __init__(self, cfg: Mapping, batch_size: int | None = None):
         super().__init__()
         self.cfg = dict(cfg)
+        self.batch_size = batch_size
+        curriculum.validate_curriculum(self.cfg.get("curriculum"), batch_size)
         self.generator = PiGANGenerator(self.cfg)
         self.discriminator = ProgressiveDiscriminator(tuple(self.cfg["disc_channels"]), self.cfg["z_dim"])
-        self.discriminator.start_block(self.cfg["img_size"])  # validates the image size
+        for stage in [self.cfg, *(self.cfg.get("curriculum") or [])]:
+            if "img_size" in stage:
+                self.discriminator.start_block(stage["img_size"])  # validates every image size
+
+    def stage(self, step: int) -> dict:
+        """The curriculum settings {img_size, num_steps, batch_size, gen_lr, disc_lr} at ``step``."""
+        return curriculum.stage_at(self.cfg, self.batch_size, step)
+
+    def set_learning_rates(self, optimizers: dict, step: int) -> None:
+        """The curriculum's lrs at ``step`` on both optimizers (mapping network: gen_lr * mapping_lr_factor)."""
+        st = self.stage(step)
+        for group in optimizers["generator"].param_groups:
+            factor = self.cfg["mapping_lr_factor"] if group.get("name") == "mapping_network" else 1.0
+            group["lr"] = st["gen_lr"] * factor
+        for group in optimizers["discriminator"].param_groups:
+            group["lr"] = st["disc_lr"]
 
     def configure_optimizers(self, betas, eps) -> dict[str, torch.optim.Optimizer]:
         """Adam "generator" (mapping network at gen_lr * mapping_lr_factor) and "discriminator"; the model's
@@ -116,16 +139,18 @@ class PiGAN(nn.Module):
         return {"generator": g, "discriminator": d}
 
     def fade_alpha(self, step: int) -> float:
-        return min(1.0, step / self.cfg["fade_steps"]) if self.cfg["fade_steps"] else 1.0
+        return curriculum.fade_alpha(self.cfg, self.batch_size, step)
 
     def noise_std(self, step: int) -> float:
         c = self.cfg
         return max(0.0, 1.0 - step / c["nerf_noise_steps"]) * c["nerf_noise"] if c["nerf_noise_steps"] else 0.0
 
-    def real_images(self, batch: dict) -> Tensor:
-        """[B, 3, S, S] in [-1, 1] from the sampler's images [B, 1, H, W, 3] (nearest resize, random h-flip)."""
-        img = batch["images"][:, 0].permute(0, 3, 1, 2) * 2 - 1
-        res = self.cfg["img_size"]
+    def real_images(self, batch: dict, step: int = 0) -> Tensor:
+        """[B, 3, S, S] in [-1, 1] from the first B = stage batch size of the sampler's images [N, 1, H, W, 3]
+        (nearest resize to the stage's side S, random h-flip)."""
+        st = self.stage(step)
+        img = batch["images"][: st["batch_size"], 0].permute(0, 3, 1, 2) * 2 - 1
+        res = st["img_size"]
         if img.shape[-1] != res or img.shape[-2] != res:
             img = F.interpolate(img, size=(res, res), mode="nearest")
         flip = torch.rand(img.shape[0]) < 0.5
@@ -133,17 +158,20 @@ class PiGAN(nn.Module):
 
     def generate(self, n: int, step: int, grad: bool) -> tuple[Tensor, Tensor, Tensor]:
         """(images [n, 3, S, S], z [n, Z], positions (pitch, yaw) [n, 2])."""
+        st = self.stage(step)
         z = torch.randn(n, self.cfg["z_dim"])
         pitch, yaw = self.generator.sample_poses(n)
         with torch.set_grad_enabled(grad):
-            out = self.generator.render_z(z, pitch, yaw, noise_std=self.noise_std(step))
-        return to_image(out, self.cfg["img_size"]), z, torch.stack([pitch, yaw], -1)
+            out = self.generator.render_z(z, pitch, yaw, resolution=st["img_size"], noise_std=self.noise_std(step),
+                                          num_steps=st["num_steps"])  # fmt: skip
+        return to_image(out, st["img_size"]), z, torch.stack([pitch, yaw], -1)
 
     def train_step(self, batch: dict, step: int, optimizers: dict) -> dict[str, Tensor | float]:
         c = self.cfg
         opt_g, opt_d = optimizers["generator"], optimizers["discriminator"]
+        self.set_learning_rates(optimizers, step)
         alpha = self.fade_alpha(step)
-        real = self.real_images(batch).requires_grad_(True)
+        real = self.real_images(batch, step).requires_grad_(True)
         n = real.shape[0]
         # discriminator
         opt_d.zero_grad(set_to_none=True)
@@ -168,7 +196,7 @@ class PiGAN(nn.Module):
         opt_g.step()
         self.discriminator.zero_grad(set_to_none=True)
         return {"d_loss": d_loss.detach(), "g_loss": g_loss.detach(), "r1": r1.detach(), "d_pose": d_pose.detach(),
-                "g_pose": g_pose.detach(), "alpha": alpha, "topk": frac}  # fmt: skip
+                "g_pose": g_pose.detach(), "alpha": alpha, "topk": frac, "img_size": real.shape[-1]}  # fmt: skip
 
     @torch.no_grad()
     def render(self, rays: dict, chunk: int) -> dict[str, Tensor]:

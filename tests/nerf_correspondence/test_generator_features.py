@@ -40,3 +40,23 @@ def test_point_sets_come_from_opaque_rays_with_transmittance_weights():
     assert (r < 0.6).float().mean() > 0.95  # importance sampling puts the points at the ball
     assert (ps.transmittance >= 0).all() and (ps.transmittance <= 1).all()
     assert ps.transmittance.max() > 0.5  # the front surface is visible
+
+
+def test_surface_features_hit_the_sphere_and_similarity_maps_mask_background():
+    from nerf_correspondence.features import similarity_maps, surface_features
+
+    class Sphere(torch.nn.Module):
+        """A FiLMSiren stand-in: an opaque unit sphere; features = the point itself."""
+
+        def forward_with_modulations(self, p, gamma, beta, dirs, layers=()):
+            sigma = torch.where(p.norm(dim=-1) < 1.0, 1e3, 0.0)
+            return sigma, torch.ones_like(p) * 0.5, [p] * len(layers)
+
+    origin = torch.tensor([[0.0, 0.0, -3.0]])
+    dirs = torch.nn.functional.normalize(torch.tensor([[[0.0, 0.0, 1.0], [0.1, 0.0, 1.0], [1.0, 0.0, 1.0]]]), dim=-1)
+    feats, points, opacity = surface_features(Sphere(), None, None, origin, dirs, 1.0, 5.0, 256, (0,))
+    assert opacity[:2].min() > 0.99 and opacity[2] < 1e-3  # the last ray misses the sphere
+    assert torch.allclose(points[:2].norm(dim=-1), torch.ones(2), atol=0.03)  # first hit at radius 1
+    assert torch.equal(feats, points)
+    sim = similarity_maps(feats[:1], feats, opacity)
+    assert sim.shape == (1, 3) and torch.isnan(sim[0, 2]) and abs(float(sim[0, 0]) - 1.0) < 1e-6
