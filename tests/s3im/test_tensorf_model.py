@@ -212,3 +212,12 @@ def test_checkpoint_state_restores_grids_box_and_mask():
     a = model.render({"rays_o": o, "rays_d": d})["rgb"]
     b = fresh.render({"rays_o": o, "rays_d": d})["rgb"]
     assert torch.equal(a, b)
+
+
+def test_dense_alpha_uses_the_step_size_as_official_get_dense_alpha():
+    """official getDenseAlpha: compute_alpha(xyz, self.stepSize) = 1 - exp(-softplus(f(x) + shift) * stepSize)."""
+    model = make_model()
+    alpha, pts = model.dense_alpha([5, 6, 7])
+    assert alpha.shape == (7, 6, 5) and pts.shape == (7, 6, 5, 3)
+    sigma = torch.nn.functional.softplus(model.field.density_feature(model.normalize(pts.reshape(-1, 3))) - 10.0)
+    torch.testing.assert_close(alpha.reshape(-1), 1 - torch.exp(-sigma * model.step_size))

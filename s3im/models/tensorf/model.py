@@ -14,7 +14,7 @@ black, except while training, where each batch is composited on white with proba
 
 Training schedule (official ``train.py``; ``u`` = an iteration index, 0-based; the official code acts at
 the end of iteration u, i.e. here in the callback of step u or in ``before_step(u + 1)``):
-  * alpha mask (callback, u in update_AlphaMask_list): dense alpha 1 - exp(-sigma distance_scale diag) on
+  * alpha mask (callback, u in update_AlphaMask_list): dense alpha 1 - exp(-sigma step_size) on
     the ``reso_mask`` nodes (reso_cur while it has < 256^3 nodes) -> max_pool3d 3^3 -> >= alpha_mask_thre.
     First update: ``shrink`` the box and the grids to the occupied nodes (the L1 weight switches from
     L1_weight_inital to L1_weight_rest); second update: keep only the training rays that meet the mask
@@ -298,6 +298,9 @@ class TensoRF(nn.Module):
                 self.shrink(new_aabb)
                 self.refresh_optimizers(getattr(trainer, "optimizers", {}))
         if len(updates) > 1 and step == updates[1]:
+            if self.alpha_mask is None:
+                print("tensorf: no alpha mask yet; the training rays are kept")
+                return
             bank = trainer.sampler.bank
             keep = self.filter_rays(bank)
             if keep.numel() == 0:
@@ -325,14 +328,15 @@ class TensoRF(nn.Module):
     @torch.no_grad()
     def dense_alpha(self, grid_size, chunk: int = 65536) -> tuple[Tensor, Tensor]:
         """(alpha [Z, Y, X], points [Z, Y, X, 3]) on grid_size [X, Y, Z] nodes of the box, alpha = 1 -
-        exp(-sigma distance_scale diag), 0 where the current alpha mask is empty (official ``getDenseAlpha``)."""
+        exp(-sigma step_size), 0 where the current alpha mask is empty (official ``getDenseAlpha``:
+        ``compute_alpha(xyz, self.stepSize)``; no distance_scale)."""
         gx, gy, gz = (int(v) for v in grid_size)
         dev = self.aabb.device
         lin = [torch.linspace(0, 1, n, device=dev) for n in (gx, gy, gz)]
         samples = torch.stack(torch.meshgrid(*lin, indexing="ij"), -1)
         dense = (self.aabb[0] * (1 - samples) + self.aabb[1] * samples).transpose(0, 2).contiguous()
         pts = dense.view(-1, 3)
-        length = self.cfg["distance_scale"] * self.aabb_diag
+        length = self.step_size
         alpha = torch.zeros(pts.shape[0], device=dev)
         mask = self._mask()
         held = self._volume
@@ -350,12 +354,18 @@ class TensoRF(nn.Module):
 
     @torch.no_grad()
     def update_alpha_mask(self, grid_size) -> Tensor | None:
-        """New alpha mask over the current box; returns the box [2, 3] of its set nodes (None if empty)."""
+        """New alpha mask over the current box; returns the box [2, 3] of its set nodes. An empty mask (nothing
+        dense yet, e.g. a very short run) is not installed and None is returned: the official code would drop every
+        sample from then on (and fail on the empty box)."""
         alpha, _ = self.dense_alpha(grid_size)
-        self.alpha_mask = AlphaGridMask.from_alpha(self.aabb, alpha, self.cfg["alpha_mask_thre"])
-        kept = float(self.alpha_mask.volume.mean())
+        mask = AlphaGridMask.from_alpha(self.aabb, alpha, self.cfg["alpha_mask_thre"])
+        kept = float(mask.volume.mean())
         print(f"tensorf: alpha mask {list(grid_size)}, {100 * kept:.1f}% of the nodes kept")
-        return self.alpha_mask.bbox()
+        if kept == 0:
+            print("tensorf: the alpha mask is empty and is not applied")
+            return None
+        self.alpha_mask = mask
+        return mask.bbox()
 
     @torch.no_grad()
     def shrink(self, new_aabb: Tensor) -> None:
