@@ -254,9 +254,9 @@ def figure1(out: Path, instances, siren, latents, layers, a: int, b: int, prof: 
         heat_cols.append(mark(heat, gt_pixel, (1.0, 1.0, 1.0), res))
     image_grid(out / "fig1_feature_similarity.png", [[row_a, rb, *heat_cols]], None,
                [f"{instances[a].name} + 2 keypoints", instances[b].name]
-               + [f"similarity to key {i + 1}: max {e:.1f} % from GT" for i, e in enumerate(errors)],
-               title="Generator-feature similarity (paper Fig. 1 setting; synthetic family generator); "
-                     "white = ground-truth match, coloured = maximum")  # fmt: skip
+               + [f"key {i + 1}: max {e:.0f} % off" for i, e in enumerate(errors)],
+               title="Generator-feature similarity (paper Fig. 1 setting; synthetic family generator)\n"
+                     "white: the ground-truth match; coloured: the maximum (its distance, % of the size)")  # fmt: skip
     return {"keypoint_max_error_pct": errors}
 
 
