@@ -8,7 +8,8 @@ Each evaluated view also records the angle (degrees, about the object centre) to
 binned 0-15, 15-30, 30-45, 45+ (Figure 8).
 
 Methods: "black" (all-background prediction: the reference a model must beat), "eft" (EFT colour renders),
-"vldm" (one VLDM sample per view, conditioned on EFT features),
+"vldm" (one VLDM sample per view, conditioned on EFT features), "pixelnerf" (the category's PixelNeRF rendering the
+targets from the input views, ``sparsefusion.pixelnerf``; its report names the encoder's weight source),
 "eft_ingp" / "vldm_ingp" (an NGP fit to EFT renders / to VLDM samples: mean seeking, Table 5), and the
 diffusion-distilled NGP for each distillation setting (``DistillSettings.key``; "pixel_multi_perceptual" is
 SparseFusion). Results are written per (scene, V, method) as JSON and reused by every table script.
@@ -31,10 +32,13 @@ from common.metrics import choose_lpips, evaluate_images, load_lpips
 from sparsefusion.distill import DistillSettings, optimize_ngp
 from sparsefusion.geometry import circle_cameras, relative_to, view_angle_deg
 from sparsefusion.model import SparseFusionModel
+from sparsefusion.pixelnerf import METHOD as PIXELNERF
+from sparsefusion.pixelnerf import PixelNeRF
 
 BINS = ((0.0, 15.0), (15.0, 30.0), (30.0, 45.0), (45.0, math.inf))
 BIN_LABELS = ("0-15", "15-30", "30-45", "45+")
 SPARSEFUSION = DistillSettings().key  # pixel space, multi-step, perceptual
+NO_LPIPS_LOSS = ("black", "eft", "vldm", "eft_ingp", "vldm_ingp", PIXELNERF)  # methods without a distillation
 
 
 def protocol(n_frames: int, n_inputs: int, scene_index: int, n_eval: int = 32) -> tuple[list[int], list[int]]:
@@ -91,10 +95,22 @@ def differentiable_lpips(net: str):
 
 
 class SceneEvaluation:
-    """Everything one (dev sequence, V input views) evaluation needs, computed once and shared by the methods."""
+    """Everything one (dev sequence, V input views) evaluation needs, computed once and shared by the methods.
 
-    def __init__(self, model: SparseFusionModel, cfg, seq: dict, scene_index: int, n_inputs: int):
-        self.model, self.cfg, self.seq = model, cfg, seq
+    ``model``: the joint EFT + VLDM model (None when only "pixelnerf" is evaluated); ``pixelnerf``: the category's
+    PixelNeRF (needed for "pixelnerf" only).
+    """
+
+    def __init__(
+        self,
+        model: SparseFusionModel | None,
+        cfg,
+        seq: dict,
+        scene_index: int,
+        n_inputs: int,
+        pixelnerf: PixelNeRF | None = None,
+    ):
+        self.model, self.cfg, self.seq, self.pixelnerf = model, cfg, seq, pixelnerf
         n_eval = cfg.eval.n_views
         self.frames, self.input_pos = protocol(len(seq["images"]), n_inputs, scene_index, n_eval)
         self.target_pos = [p for p in range(n_eval) if p not in self.input_pos]
@@ -117,9 +133,12 @@ class SceneEvaluation:
 
     def predictions(self, method: str, lpips_fn=None) -> torch.Tensor:
         """[T, 3, S, S] predictions of ``method`` for the target views."""
-        cache, cfg = self.cache(), self.cfg
         g = torch.Generator().manual_seed(self.seed)
         targets = self.target_pos
+        if method == PIXELNERF:
+            K, c2w = self.views["K"][targets], self.views["c2w"][targets]
+            return self.pixelnerf.render_views(self.inputs, K, c2w, self.cfg.pixelnerf.render_res, g)
+        cache, cfg = self.cache(), self.cfg
         if method == "black":  # reference: the all-background prediction of the masked targets
             return torch.zeros_like(cache["eft_rgb"][targets])
         if method == "eft":
@@ -154,6 +173,8 @@ class SceneEvaluation:
             row["angle_to_nearest_input"] = angle
             row["angle_bin"] = angle_bin(angle)
         report["method"] = method
+        if method == PIXELNERF:
+            report["encoder"] = self.pixelnerf.encoder.weights_label
         report["input_frames"] = [self.frames[p] for p in self.input_pos]
         report["time_s"] = time.perf_counter() - start
         return report, preds
@@ -163,9 +184,9 @@ def write_json(path: Path, data: dict) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=1) + "\n").encode())
 
 
-def run_scene(model, cfg, seq, scene_index, n_inputs, methods, out_dir: Path) -> dict[str, dict]:
+def run_scene(model, cfg, seq, scene_index, n_inputs, methods, out_dir: Path, pixelnerf=None) -> dict[str, dict]:
     """Evaluate ``methods`` on one scene, reusing results already in ``out_dir`` (JSON + preds .npy)."""
-    ev = SceneEvaluation(model, cfg, seq, scene_index, n_inputs)
+    ev = SceneEvaluation(model, cfg, seq, scene_index, n_inputs, pixelnerf)
     lpips_fn = None
     reports = {}
     for method in methods:
@@ -173,7 +194,7 @@ def run_scene(model, cfg, seq, scene_index, n_inputs, methods, out_dir: Path) ->
         if path.is_file():
             reports[method] = json.loads(path.read_text())
             continue
-        if lpips_fn is None and method not in ("black", "eft", "vldm", "eft_ingp", "vldm_ingp"):
+        if lpips_fn is None and method not in NO_LPIPS_LOSS:
             lpips_fn, label = differentiable_lpips(cfg.eval.lpips_net)
         report, preds = ev.evaluate(method, lpips_fn)
         if lpips_fn is not None:

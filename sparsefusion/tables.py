@@ -6,10 +6,12 @@
 of each category (``sparsefusion.evaluate``: results cached under ``runs/sparsefusion/<profile>/eval`` and
 shared by all tables), then write ``results/sparsefusion/<stem>/<source>-<profile>/``: table.md / table.json
 (ours beside the paper's numbers from the registry, the paper's claims checked, provenance) and figures
-(``views.png``: inputs, ground truth, EFT, VLDM sample, distilled NGP side by side; ``figure8.png`` for the
-angle bins). The smoke profile writes under ``runs/sparsefusion/smoke-results`` instead.
+(``views.png``: inputs, ground truth, EFT, VLDM sample, distilled NGP, PixelNeRF side by side; ``figure8.png`` for
+the angle bins). The smoke profile writes under ``runs/sparsefusion/smoke-results`` instead.
 
-Baselines not built here (PixelNeRF, NerFormer, ViewFormer) keep their paper rows with the reason.
+PixelNeRF (Tables 2-4, Figure 8) is our category-specific model (``sparsefusion.pixelnerf``, trained or loaded per
+category like the joint model; its evaluations are cached apart, keyed by its own training steps). Baselines not
+built here (NerFormer, ViewFormer) keep their paper rows with the reason.
 """
 
 from __future__ import annotations
@@ -30,9 +32,13 @@ from sparsefusion.data import load_category
 from sparsefusion.distill import DistillSettings
 from sparsefusion.eft import ENCODER_WEIGHTS_ENV
 from sparsefusion.evaluate import BIN_LABELS, SPARSEFUSION, run_scene, write_json
+from sparsefusion.pixelnerf import METHOD as PIXELNERF
+from sparsefusion.pixelnerf import train_pixelnerf
 from sparsefusion.train import DEFAULT_RUN_ROOT, PRESET, data_root, train_category
 
 BASE = ["eft", "vldm", SPARSEFUSION]
+FIGURE8 = [*BASE, PIXELNERF]
+ROWS = (("pixelnerf", PIXELNERF), ("eft", "eft"), ("vldm", "vldm"), ("sparsefusion", SPARSEFUSION))  # Tables 2-4
 REFERENCE = "black"  # all-background prediction, an extra row of Tables 2-4
 TABLE6 = [DistillSettings(s, m, p).key for s in ("latent", "pixel") for m in (False, True) for p in (False, True)]
 ROWS6 = {
@@ -42,18 +48,17 @@ ROWS6 = {
 TABLE5_ROWS = {"eft_base": "eft", "eft_base_ingp": "eft_ingp", "vldm_base": "vldm", "vldm_base_ingp": "vldm_ingp",
                "sparsefusion": SPARSEFUSION}  # fmt: skip
 NOT_BUILT = {
-    "pixelnerf": "PixelNeRF is not built in this reproduction (category-specific 300k-step training; time budget)",
     "nerformer": "NerFormer is not built: the paper uses the authors' CO3D models, which cannot be obtained here",
     "viewformer": "ViewFormer is not built: the paper uses the authors' CO3Dv1 weights, which cannot be obtained here",
 }
 SPEC = {
     # table id: (stem, views, methods, single category (Tables 5/6) or None)
-    "table2": ("table2", [2], [*BASE, REFERENCE], None),
-    "table3": ("table3", [2, 3, 6], [*BASE, REFERENCE], None),
-    "table4": ("table4", [2], [*BASE, REFERENCE], None),
+    "table2": ("table2", [2], [*FIGURE8, REFERENCE], None),
+    "table3": ("table3", [2, 3, 6], [*FIGURE8, REFERENCE], None),
+    "table4": ("table4", [2], [*FIGURE8, REFERENCE], None),
     "table5": ("table5", [2], list(TABLE5_ROWS.values()), "hydrant"),
     "table6": ("table6", [2], TABLE6, "hydrant"),
-    "figure8": ("figure8", [2], BASE, None),
+    "figure8": ("figure8", [2], FIGURE8, None),
 }
 
 
@@ -62,23 +67,34 @@ def profile_and_source() -> str:
 
 
 def evaluate_all(cfg, categories, views, methods, run_root: Path) -> dict:
-    """{category: {V: [ {method: report} per scene ]}} (training / loading each category's model first)."""
+    """{category: {V: [ {method: report} per scene ]}} (training / loading each category's models first: the joint
+    EFT + VLDM model for its methods, PixelNeRF when "pixelnerf" is among ``methods``)."""
     root, _ = data_root(cfg)
+    joint = [m for m in methods if m != PIXELNERF]
     out = {}
     for category in categories:
         model, _ = train_category(cfg, category, root, run_root)
+        pixelnerf = train_pixelnerf(cfg, category, root, run_root)[0] if PIXELNERF in methods else None
         seqs = load_category(root, category, cfg.data.eval_subset, cfg.data.image_size, cfg.data.eval_scenes, 1)
-        base = eval_dir(run_root, cfg, category)
+        base, pn_base = eval_dir(run_root, cfg, category), eval_dir(run_root, cfg, category, PIXELNERF)
         out[category] = {}
         for v in views:
-            out[category][v] = [
-                run_scene(model, cfg, seq, k, v, methods, base / f"{seq['name']}-v{v}") for k, seq in enumerate(seqs)
-            ]
+            scenes = []
+            for k, seq in enumerate(seqs):
+                name = f"{seq['name']}-v{v}"
+                reports = run_scene(model, cfg, seq, k, v, joint, base / name)
+                if pixelnerf is not None:
+                    reports |= run_scene(None, cfg, seq, k, v, [PIXELNERF], pn_base / name, pixelnerf)
+                scenes.append(reports)
+            out[category][v] = scenes
     return out
 
 
-def eval_dir(run_root: Path, cfg, category: str) -> Path:
-    """Evaluation cache of a category's model, keyed by the model's training steps (more training: new results)."""
+def eval_dir(run_root: Path, cfg, category: str, method: str | None = None) -> Path:
+    """Evaluation cache of a category's model, keyed by the model's training steps (more training: new results):
+    PixelNeRF's for ``method`` "pixelnerf", else the joint EFT + VLDM model's."""
+    if method == PIXELNERF:
+        return run_root / cfg.profile / "eval" / category / f"{PIXELNERF}-step{cfg.pixelnerf.train.iters}"
     return run_root / cfg.profile / "eval" / category / f"step{cfg.train.iters}"
 
 
@@ -111,30 +127,35 @@ def build(table_id: str, results: dict, categories: list[str]) -> tuple[dict, li
     notes: list[str] = []
     lp = lpips_metric(results)
     if table_id == "table2":
-        for row, method in (("eft", "eft"), ("vldm", "vldm"), ("sparsefusion", SPARSEFUSION), (REFERENCE, REFERENCE)):
+        for row, method in (*ROWS, (REFERENCE, REFERENCE)):
             ours[row] = {m: {c: mean_over(results[c][2], method, m) for c in categories} for m in ("psnr", "lpips")}
-        sf, eft, vl = ours["sparsefusion"], ours["eft"], ours["vldm"]
+        sf, eft, vl, pn = ours["sparsefusion"], ours["eft"], ours["vldm"], ours["pixelnerf"]
         if all(sf["lpips"][c] is not None for c in categories):
-            ok = all(sf["lpips"][c] < min(eft["lpips"][c], vl["lpips"][c]) for c in categories)
-            claims.append(Claim(f"SparseFusion has the lowest {lp} of EFT / VLDM / SparseFusion in every category", ok))
+            ok = all(sf["lpips"][c] < min(eft["lpips"][c], vl["lpips"][c], pn["lpips"][c]) for c in categories)
+            claims.append(Claim(f"SparseFusion has the lowest {lp} of PixelNeRF / EFT / VLDM / SparseFusion in every "
+                                "category", ok))  # fmt: skip
+        wins = sum(eft["psnr"][c] > pn["psnr"][c] for c in categories)
+        claims.append(Claim("EFT's PSNR beats PixelNeRF's in most categories (paper: 9 of 10)",
+                            wins > len(categories) / 2, f"{wins} of {len(categories)}"))  # fmt: skip
         wins = sum(sf["psnr"][c] > eft["psnr"][c] for c in categories)
         claims.append(Claim("SparseFusion's PSNR beats EFT's in most categories (paper: 7 of 10)",
                             wins > len(categories) / 2, f"{wins} of {len(categories)}"))  # fmt: skip
     elif table_id in ("table3", "table4"):
         views = [2, 3, 6] if table_id == "table3" else [2]
-        for row, method in (("eft", "eft"), ("vldm", "vldm"), ("sparsefusion", SPARSEFUSION), (REFERENCE, REFERENCE)):
+        for row, method in (*ROWS, (REFERENCE, REFERENCE)):
             ours[row] = {
                 m: {f"views{v}": float(np.mean([mean_over(results[c][v], method, m) for c in categories]))
                     if all(mean_over(results[c][v], method, m) is not None for c in categories) else None
                     for v in views}
                 for m in ("psnr", "ssim", "lpips")
             }  # fmt: skip
-        sf, eft, vl = ours["sparsefusion"], ours["eft"], ours["vldm"]
+        sf, eft, vl, pn = ours["sparsefusion"], ours["eft"], ours["vldm"], ours["pixelnerf"]
         for v in views:
             col = f"views{v}"
             if sf["lpips"][col] is not None:
-                claims.append(Claim(f"{v} views: SparseFusion has the lowest {lp} of EFT / VLDM / SparseFusion",
-                                    sf["lpips"][col] < min(eft["lpips"][col], vl["lpips"][col])))  # fmt: skip
+                best = sf["lpips"][col] < min(eft["lpips"][col], vl["lpips"][col], pn["lpips"][col])
+                claims.append(Claim(f"{v} views: SparseFusion has the lowest {lp} of PixelNeRF / EFT / VLDM / "
+                                    "SparseFusion", best))  # fmt: skip
             claims.append(
                 Claim(f"{v} views: SparseFusion has a higher SSIM than EFT", sf["ssim"][col] > eft["ssim"][col])
             )
@@ -200,10 +221,10 @@ def plot_figure8(path: Path, results: dict, categories: list[str], lp_label: str
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    data = {m: binned(results, categories, m) for m in BASE}
+    data = {m: binned(results, categories, m) for m in FIGURE8}
     fig, axes = plt.subplots(1, 2, figsize=(9, 3.5), layout="constrained")
     for ax, metric, label in zip(axes, ("psnr", "lpips"), ("PSNR (dB)", lp_label)):
-        for m, name in zip(BASE, ("EFT", "VLDM", "SparseFusion")):
+        for m, name in zip(FIGURE8, ("EFT", "VLDM", "SparseFusion", "PixelNeRF")):
             xs = [i for i, b in enumerate(BIN_LABELS) if data[m][metric][b] is not None]
             ax.plot(xs, [data[m][metric][BIN_LABELS[i]] for i in xs], marker="o", label=name)
         ax.set_xticks(range(len(BIN_LABELS)), BIN_LABELS)
@@ -229,7 +250,7 @@ def views_figure(path: Path, run_root: Path, cfg, categories: list[str], v: int,
             continue
         d = scene_dirs[0]
         inputs, targets = np.load(d / "inputs.npy"), np.load(d / "targets.npy")
-        preds = {m: np.load(d / f"{m}.npy") for m in methods}
+        preds = {m: np.load(eval_dir(run_root, cfg, c, m) / d.name / f"{m}.npy") for m in methods}
         row = list(inputs[:2])
         for t in (0, len(targets) // 2):
             row += [targets[t]] + [preds[m][t] for m in methods]
@@ -270,10 +291,12 @@ def main(table_id: str, argv: list[str] | None = None) -> int:
             else "resnet18 trained from scratch (no ImageNet weights file)"
         )
         + ".",
-        "PixelNeRF, NerFormer and ViewFormer are not built (see the missing reasons).",
+        "NerFormer and ViewFormer are not built (see the missing reasons).",
         "Row 'black' (Tables 2-4, not in the paper): the all-background prediction of the masked targets, the "
         "reference a model must beat on these object crops.",
     ]
+    if PIXELNERF in methods:
+        notes.append(pixelnerf_note(results, cfg))
     if single is not None and single != categories[0]:
         notes.append(f"Category {categories[0]} stands in for hydrant (not in this profile's categories).")
     if table_id == "figure8":
@@ -296,11 +319,22 @@ def main(table_id: str, argv: list[str] | None = None) -> int:
                 missing=missing, claims=claims, provenance=prov,
                 notes=notes + more, metric_labels={"lpips": lp_label})  # fmt: skip
     if table_id in ("table2", "table5"):
-        ms = methods if table_id == "table5" else BASE
-        names = ["EFT", "VLDM", "SF"] if table_id == "table2" else ["EFT", "EFT+NGP", "VLDM", "VLDM+NGP", "SF"]
+        ms = methods if table_id == "table5" else FIGURE8
+        names = ["EFT", "VLDM", "SF", "PN"] if table_id == "table2" else ["EFT", "EFT+NGP", "VLDM", "VLDM+NGP", "SF"]
         views_figure(out_dir / "views.png", run_root, cfg, categories, 2, ms, names)
     print(f"{table_id}: wrote {out_dir}")
     return 0
+
+
+def pixelnerf_note(results: dict, cfg) -> str:
+    """What our PixelNeRF row is: training steps, sizes and the image encoder's weight source (from the reports)."""
+    p = cfg.pixelnerf
+    labels = sorted({s[PIXELNERF]["encoder"] for per_v in results.values() for ss in per_v.values() for s in ss})
+    return (f"PixelNeRF: ours, one model per category, {p.train.iters} steps ({p.train.objects} sequences x "
+            f"{p.train.rays} rays, {p.train.v_min}-{p.train.v_max} context views), {p.d_hidden}-d ResnetFC, "
+            f"{p.n_coarse} coarse samples (fine: + {p.n_importance} importance + {p.n_depth} depth samples), "
+            f"rendered at {p.render_res} px; image encoder: "
+            f"{'; '.join(labels)}.")  # fmt: skip
 
 
 def first_model_ae(cfg) -> str:

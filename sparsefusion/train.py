@@ -1,11 +1,14 @@
 """Train the per-category EFT + VLDM models (resumable) on CO3Dv2 or the synthetic CO3D-like categories.
 
-    python -m sparsefusion.train [--profile paper|quick|smoke] [--categories a,b] [--run-root DIR] [key=value ...]
+    python -m sparsefusion.train [--profile paper|quick|smoke] [--categories a,b] [--run-root DIR]
+                                 [--models joint,pixelnerf] [key=value ...]
 
 Data: ``data.root`` (or ``$CO3D_ROOT``) when set, else the synthetic categories (written once into the data
 cache). Each category trains in ``<run-root>/<profile>/<category>/`` with the ``common.engine`` Trainer
 (named optimisers "eft" and "vldm", checkpoints every ``train.checkpoint_every`` steps); running again resumes
-from the latest checkpoint, and a finished category is loaded, not retrained.
+from the latest checkpoint, and a finished category is loaded, not retrained. ``--models pixelnerf`` (or
+``joint,pixelnerf``) trains the PixelNeRF baseline the same way in ``<run-root>/<profile>/<category>-pixelnerf/``
+(``sparsefusion.pixelnerf``); the default is the joint model only.
 """
 
 from __future__ import annotations
@@ -24,6 +27,8 @@ from common.engine.trainer import Trainer, seed_everything
 from sparsefusion.autoencoder import load_autoencoder
 from sparsefusion.data import load_category, synthetic_root
 from sparsefusion.model import ContextSampler, SparseFusionModel
+from sparsefusion.pixelnerf import METHOD as PIXELNERF
+from sparsefusion.pixelnerf import train_pixelnerf
 
 PRESET = Path(__file__).resolve().parent / "configs" / "sparsefusion.yaml"
 DEFAULT_RUN_ROOT = Path("runs") / "sparsefusion"
@@ -78,16 +83,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--profile", default=None)
     parser.add_argument("--categories", default=None, help="comma-separated (default: data.categories)")
     parser.add_argument("--run-root", type=Path, default=DEFAULT_RUN_ROOT)
+    parser.add_argument("--models", default="joint", help="comma-separated: joint (EFT + VLDM), pixelnerf")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     cfg = load_config(PRESET, args.profile, overrides=args.overrides)
     if args.categories:
         cfg = cfg.override({"data.categories": args.categories.split(",")})
+    models = args.models.split(",")
+    unknown = set(models) - {"joint", PIXELNERF}
+    if unknown:
+        parser.error(f"--models: unknown {sorted(unknown)}; expected joint and/or {PIXELNERF}")
     root, source = data_root(cfg)
     for category in cfg.data.categories:
-        _, run_dir = train_category(cfg, category, root, args.run_root, progress=True)
-        print(f"{category}: trained in {run_dir} ({source} data)")
+        if "joint" in models:
+            _, run_dir = train_category(cfg, category, root, args.run_root, progress=True)
+            print(f"{category}: trained in {run_dir} ({source} data)")
+        if PIXELNERF in models:
+            model, run_dir = train_pixelnerf(cfg, category, root, args.run_root, progress=True)
+            print(f"{category}: PixelNeRF trained in {run_dir} ({source} data; {model.encoder.weights_label})")
     return 0
 
 
