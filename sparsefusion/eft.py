@@ -36,29 +36,37 @@ from sparsefusion.geometry import embedding_dim, grid_rays, harmonic_embedding, 
 ENCODER_WEIGHTS_ENV = "SF_RESNET18_WEIGHTS"
 
 
+def imagenet_trunk(name: str, env: str, path: str | None = None) -> tuple[nn.Module, str]:
+    """(timm ``name`` trunk with ``features_only`` maps 0..3, label naming its weights).
+
+    Weights: the ImageNet state dict at ``path``, else at ``$env``, else random initialisation ("trained from
+    scratch"); nothing is downloaded. A missing file or a state dict of another architecture is an error naming it.
+    """
+    trunk = import_timm().create_model(name, pretrained=False, features_only=True, out_indices=(0, 1, 2, 3))
+    source = path or os.environ.get(env)
+    if not source:
+        return trunk, f"{name} trained from scratch (no ImageNet weights file; set ${env})"
+    where = f"{source}" if path else f"{source} (${env})"
+    if not Path(source).is_file():
+        raise FileNotFoundError(f"{where}: ImageNet {name} weights not found; expected a state dict file")
+    missing, _ = trunk.load_state_dict(torch.load(source, map_location="cpu", weights_only=True), strict=False)
+    if missing:
+        raise ValueError(f"{where}: not a {name} state dict (missing {missing[:3]})")
+    origin = Path(source).name if path else f"${env} ({Path(source).name})"
+    return trunk, f"{name} ImageNet weights from {origin}"
+
+
 class ImageEncoder(nn.Module):
     """timm trunk (``features_only``) -> [B, C_sum + 3, H/2, W/2]; ``weights_label`` names where the weights came from.
 
-    Weights: the file named by ``$SF_RESNET18_WEIGHTS`` (a timm/torchvision resnet18 state dict, ImageNet) when
-    set, else random initialisation ("trained from scratch"); nothing is downloaded. Inputs in [0, 1] are
-    normalised with the ImageNet mean / std.
+    Weights (`imagenet_trunk`): the file ``weights``, else ``$SF_RESNET18_WEIGHTS`` (a timm/torchvision resnet18
+    state dict, ImageNet), else random initialisation ("trained from scratch"). Inputs in [0, 1] are normalised
+    with the ImageNet mean / std.
     """
 
     def __init__(self, name: str = "resnet18", weights: str | None = None):
         super().__init__()
-        timm = import_timm()
-        self.trunk = timm.create_model(name, pretrained=False, features_only=True, out_indices=(0, 1, 2, 3))
-        path = weights or os.environ.get(ENCODER_WEIGHTS_ENV)
-        if path:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{path}: ImageNet {name} weights not found; expected a state dict file")
-            state = torch.load(path, map_location="cpu", weights_only=True)
-            missing, _ = self.trunk.load_state_dict(state, strict=False)
-            if missing:
-                raise ValueError(f"{path}: not a {name} state dict (missing {missing[:3]})")
-            self.weights_label = f"{name} ImageNet weights from {Path(path).name}"
-        else:
-            self.weights_label = f"{name} trained from scratch (no ImageNet weights file; set ${ENCODER_WEIGHTS_ENV})"
+        self.trunk, self.weights_label = imagenet_trunk(name, ENCODER_WEIGHTS_ENV, weights)
         self.out_channels = sum(self.trunk.feature_info.channels()) + 3
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)

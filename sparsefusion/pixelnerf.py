@@ -39,7 +39,6 @@ downloaded. ``SpatialEncoder.weights_label`` names the source; it is kept in the
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 import numpy as np
@@ -48,7 +47,6 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.cameras import rays_from_pixels
-from common.compat import import_timm
 from common.engine.checkpoint import latest_checkpoint
 from common.engine.run_dir import RunDir
 from common.engine.trainer import Trainer, seed_everything
@@ -62,7 +60,7 @@ from common.render import (
     weights_from_density,
 )
 from sparsefusion.data import load_category
-from sparsefusion.eft import gather_features
+from sparsefusion.eft import gather_features, imagenet_trunk
 from sparsefusion.geometry import embedding_dim, grid_rays, harmonic_embedding, project
 
 METHOD = "pixelnerf"
@@ -78,19 +76,7 @@ class SpatialEncoder(nn.Module):
 
     def __init__(self, name: str = "resnet34"):
         super().__init__()
-        timm = import_timm()
-        self.trunk = timm.create_model(name, pretrained=False, features_only=True, out_indices=(0, 1, 2, 3))
-        env = weights_env(name)
-        path = os.environ.get(env)
-        if path:
-            if not Path(path).is_file():
-                raise FileNotFoundError(f"{path} (${env}): ImageNet {name} weights not found; expected a state dict")
-            missing, _ = self.trunk.load_state_dict(torch.load(path, map_location="cpu", weights_only=True), False)
-            if missing:
-                raise ValueError(f"{path} (${env}): not a {name} state dict (missing {missing[:3]})")
-            self.weights_label = f"{name} ImageNet weights from ${env} ({Path(path).name})"
-        else:
-            self.weights_label = f"{name} trained from scratch (no ImageNet weights file; set ${env})"
+        self.trunk, self.weights_label = imagenet_trunk(name, weights_env(name))
         self.out_channels = sum(self.trunk.feature_info.channels())
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
