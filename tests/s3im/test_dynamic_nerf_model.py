@@ -202,3 +202,13 @@ def test_render_shapes_and_inference():
 def test_unknown_config_key_is_refused():
     with pytest.raises(ValueError, match="unknown Dynamic NeRF config key"):
         resolve_config({"netdepht": 3})
+
+
+def test_zero_init_flow_starts_static_and_still_learns_the_flow():
+    out = make_model(pretrain=False, zero_init_flow=True)(rays(), step=0)
+    assert torch.equal(out["sf_f"], torch.zeros_like(out["sf_f"])) and torch.equal(out["pts_f"], out["pts"])
+    model = make_model(pretrain=False, zero_init_flow=True)
+    model(rays(), step=0)["sf_f"].sum().backward()  # tanh'(0) = 1: the zero layer still gets gradients
+    assert model.dynamic.flow.weight.grad.abs().sum() > 0
+    default = make_model(pretrain=False)(rays(), step=0)  # official: torch's default init
+    assert default["sf_f"].abs().min() > 0

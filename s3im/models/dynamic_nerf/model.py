@@ -69,6 +69,7 @@ DEFAULTS: dict = {
     "mask_loss_lambda": 0.1,
     "sparse_loss_lambda": 0.001,
     "netchunk": 65536,  # samples per network call (speed / memory only)
+    "zero_init_flow": False,  # True: the scene-flow head starts at 0 (official: torch's default init)
 }
 LAST_DELTA = 1e10
 EPS_T = 1e-10
@@ -241,14 +242,18 @@ class StaticField(nn.Module):
 
 class DynamicField(nn.Module):
     """F_d: x [P, 3], t [P, 1], d [P, 3] -> rgb_raw [P, 3], sigma_raw [P], s_b [P, 3], s_f [P, 3] (tanh),
-    blending [P] (sigmoid)."""
+    blending [P] (sigmoid). ``zero_init_flow``: the scene-flow layer starts at weight = bias = 0, so s_b = s_f = 0
+    at initialisation (the field starts static; the official layer has torch's default init)."""
 
-    def __init__(self, depth, width, multires, multires_views, skips, use_viewdirs: bool):
+    def __init__(self, depth, width, multires, multires_views, skips, use_viewdirs: bool, zero_init_flow=False):
         super().__init__()
         self.multires, self.multires_views, self.use_viewdirs = int(multires), int(multires_views), bool(use_viewdirs)
         self.trunk = Trunk(encoding_dim(4, self.multires), depth, width, skips)
         self.head = ColourHead(width, encoding_dim(3, self.multires_views) if self.use_viewdirs else None)
         self.flow = nn.Linear(width, 6)
+        if zero_init_flow:
+            nn.init.zeros_(self.flow.weight)
+            nn.init.zeros_(self.flow.bias)
         self.blend = nn.Linear(width, 1)
 
     def forward(self, x: Tensor, t: Tensor, d: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor, Tensor]:
@@ -292,7 +297,7 @@ class DynamicNeRF(nn.Module):
         self.ndc_near = float(ndc_near)
         args = (int(c["netdepth"]), int(c["netwidth"]), int(c["multires"]), int(c["multires_views"]), c["skips"])
         self.static = StaticField(*args, bool(c["use_viewdirs"]))
-        self.dynamic = DynamicField(*args, bool(c["use_viewdirs_dyn"]))
+        self.dynamic = DynamicField(*args, bool(c["use_viewdirs_dyn"]), bool(c["zero_init_flow"]))
         decay = c["lambda_decay_steps"]
         self.decay_steps = int(decay) if decay else max(25, self.num_frames) * 1000
         self.set_phase("static" if c["pretrain"] else "dynamic")
