@@ -6,11 +6,14 @@ Per batch of R rays (unit directions, scene normalised so that the region of int
   2. up-sampling without gradients: sdf at the S samples, then ``up_sample_steps`` rounds of
      n_importance / steps new samples from the fixed-sharpness weights with inv_s = 64 * 2^i, the sdf of the
      new samples evaluated except after the last round;
+     (``grid_coarse_to_fine`` = [k0, n]: the grid levels >= k0 + step // n read 0 in training, Neuralangelo)
   3. optional NeRF++ background (``n_outside`` > 0): inverse-depth samples outside the sphere;
   4. render core on all S + n_importance samples at the section mid-points t + dist / 2: sdf, feature and
      gradient from ONE SDF-network pass (``SDFNetwork.sdf_and_gradient``; the official code runs the network
      twice, once for the values and once inside ``gradient``: same values), colour network, alpha from sdf
-     (``renderer.sdf_alpha``, cos annealing r = min(1, step / anneal_end)), background blended outside the
+     (``renderer.sdf_alpha``, cos annealing r = min(1, step / anneal_end); with ``inv_s_floor`` = [s0, s1] the
+     sharpness is max(learned inv_s, s0 (s1 / s0)^min(1, step / inv_s_floor_steps)), s1 in evaluation; off by
+     default, the official learned inv_s), background blended outside the
      sphere, weights w_i = alpha_i prod (1 - alpha_j + 1e-7);
   5. losses: colour = sum |(c - c_gt) m| / (sum m + 1e-5) (L1 summed over channels, divided by the rays);
      eikonal = igr_weight * mean over samples with |x| < 1.2 of (|grad| - 1)^2; mask = mask_weight *
@@ -29,7 +32,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from s3im.models.neus.network import BackgroundNeRF, ColorNetwork, SDFNetwork, SingleVariance, set_backend
+from s3im.models.neus.grid_encoding import MultiResDenseGrid
+from s3im.models.neus.network import (
+    GRADIENTS,
+    BackgroundNeRF,
+    ColorNetwork,
+    SDFNetwork,
+    SingleVariance,
+    set_backend,
+)
 from s3im.models.neus.renderer import (
     background_t,
     merge_sorted,
@@ -49,6 +60,17 @@ DEFAULTS: dict = {
     "multires": 6,  # SDF positional-encoding frequencies
     "bias": 0.5,  # geometric-init sphere radius
     "scale": 1.0,  # SDF input scale
+    "sdf_encoding": "pe",  # pe: the official PE + MLP | grid: multi-resolution dense grid + small MLP
+    "grid_levels": 4,  # grid encoding: levels, R_min..R_max nodes per axis (geometric), features per level
+    "grid_min_res": 16,
+    "grid_max_res": 128,
+    "grid_features": 2,
+    "grid_init_std": 1e-4,  # grid features ~ U(-std, std)
+    "grid_coarse_to_fine": [],  # [k0, n]: levels 0..k0-1 active at step 0, one more every n steps; []: all
+    "grid_lrate": 1e-2,  # Adam learning rate of the grid features (own param group "grid")
+    "variance_lrate": 0.0,  # Adam learning rate of the variance (own group "variance"); 0: lrate, in "neus"
+    "sdf_gradient": "analytic",  # d sdf / d x: analytic (autograd) | numerical (central differences)
+    "fd_eps": 0.0,  # numerical-gradient step; 0: the finest grid cell (grid) or 1e-3 (pe)
     "geometric_init": True,
     "weight_norm": True,
     "inside_outside": False,  # True for rooms seen from inside (sdf > 0 inside the sphere at init)
@@ -56,6 +78,8 @@ DEFAULTS: dict = {
     "color_layers": 4,
     "multires_view": 4,
     "init_variance": 0.3,  # inv_s = exp(10 * variance)
+    "inv_s_floor": [],  # [s0, s1]: inv_s >= s0 (s1 / s0)^min(1, step / inv_s_floor_steps); []: off (official)
+    "inv_s_floor_steps": 0,  # steps of the floor's geometric rise (evaluation, step None: s1)
     "n_samples": 64,
     "n_importance": 64,
     "up_sample_steps": 4,
@@ -73,6 +97,22 @@ DEFAULTS: dict = {
 }
 
 
+ENCODINGS = ("pe", "grid")
+
+
+def build_grid(c: dict) -> MultiResDenseGrid | None:
+    """The SDF input grid of the config (``sdf_encoding: grid``), else None."""
+    if c["sdf_encoding"] != "grid":
+        return None
+    return MultiResDenseGrid(
+        n_levels=int(c["grid_levels"]),
+        n_features=int(c["grid_features"]),
+        min_res=int(c["grid_min_res"]),
+        max_res=int(c["grid_max_res"]),
+        init_std=float(c["grid_init_std"]),
+    )
+
+
 def resolve_config(model_cfg: dict) -> dict:
     """DEFAULTS <- the ``model:`` subtree (minus ``name``), validated."""
     cfg = {k: v for k, v in model_cfg.items() if k != "name"}
@@ -80,12 +120,53 @@ def resolve_config(model_cfg: dict) -> dict:
     if unknown:
         raise ValueError(f"unknown NeuS config key(s) {unknown}; valid keys: {sorted(DEFAULTS)}")
     out = {**DEFAULTS, **cfg}
+    if out["sdf_encoding"] not in ENCODINGS:
+        raise ValueError(f"NeuS sdf_encoding must be one of {ENCODINGS}, got {out['sdf_encoding']!r}")
+    if out["sdf_gradient"] not in GRADIENTS:
+        raise ValueError(f"NeuS sdf_gradient must be one of {GRADIENTS}, got {out['sdf_gradient']!r}")
     if int(out["n_samples"]) < 2:
         raise ValueError(f"NeuS n_samples must be >= 2, got {out['n_samples']}")
     steps, imp = int(out["up_sample_steps"]), int(out["n_importance"])
     if imp > 0 and (steps < 1 or imp % steps):
         raise ValueError(f"NeuS n_importance ({imp}) must be a multiple of up_sample_steps ({steps})")
+    floor = out["inv_s_floor"]
+    if floor is None or floor == 0:
+        floor = out["inv_s_floor"] = []
+    if not isinstance(floor, (list, tuple)) or len(floor) not in (0, 2):
+        raise ValueError(f"NeuS inv_s_floor must be [] (off) or [start, end], got {floor!r}")
+    if floor:
+        s0, s1 = (float(v) for v in floor)
+        if not (0 < s0 <= s1) or int(out["inv_s_floor_steps"]) < 0:
+            raise ValueError(
+                f"NeuS inv_s_floor needs 0 < start <= end and inv_s_floor_steps >= 0, got {list(floor)}, "
+                f"{out['inv_s_floor_steps']}"
+            )
+    c2f = out["grid_coarse_to_fine"]
+    if c2f is None or c2f == 0:
+        c2f = out["grid_coarse_to_fine"] = []
+    if not isinstance(c2f, (list, tuple)) or len(c2f) not in (0, 2) or (c2f and (int(c2f[0]) < 1 or int(c2f[1]) < 1)):
+        raise ValueError(f"NeuS grid_coarse_to_fine must be [] (off) or [start_levels >= 1, steps >= 1], got {c2f!r}")
     return out
+
+
+def active_levels(c2f, n_levels: int, step: int | None) -> int | None:
+    """Grid levels in use at ``step`` under ``grid_coarse_to_fine`` = [k0, n]: min(L, k0 + step // n); None (all)
+    when off or in evaluation (``step`` None)."""
+    if not c2f or step is None:
+        return None
+    k0, every = int(c2f[0]), int(c2f[1])
+    return min(int(n_levels), k0 + int(step) // every)
+
+
+def inv_s_floor(floor, steps: int, step: int | None) -> float:
+    """The sharpness floor at ``step``: s0 (s1 / s0)^min(1, step / steps) (geometric rise); s1 when ``step`` is None
+    (evaluation) or ``steps`` is 0; 0 when ``floor`` is empty (off)."""
+    if not floor:
+        return 0.0
+    s0, s1 = float(floor[0]), float(floor[1])
+    if step is None or steps <= 0:
+        return s1
+    return s0 * (s1 / s0) ** min(1.0, step / steps)
 
 
 class NeuS(nn.Module):
@@ -98,6 +179,8 @@ class NeuS(nn.Module):
     def __init__(self, cfg: dict):
         super().__init__()
         self.cfg = c = resolve_config(cfg)
+        grid = build_grid(c)
+        fd_eps = float(c["fd_eps"]) or (grid.finest_cell if grid is not None else 1e-3)
         self.sdf_network = SDFNetwork(
             d_feature=int(c["d_feature"]),
             d_hidden=int(c["sdf_hidden"]),
@@ -109,6 +192,9 @@ class NeuS(nn.Module):
             geometric_init=bool(c["geometric_init"]),
             weight_norm=bool(c["weight_norm"]),
             inside_outside=bool(c["inside_outside"]),
+            grid=grid,
+            gradient=str(c["sdf_gradient"]),
+            fd_eps=fd_eps,
         )
         self.deviation_network = SingleVariance(float(c["init_variance"]))
         self.color_network = ColorNetwork(
@@ -125,13 +211,26 @@ class NeuS(nn.Module):
         self.up_sample_steps = int(c["up_sample_steps"])
 
     def param_groups(self) -> list[dict]:
-        return [
+        """Groups "neus" (networks, ``lrate``), "grid" (the grid features, ``grid_lrate``; grid encoding only) and
+        "variance" (the learned sharpness, ``variance_lrate``; only when > 0)."""
+        grid = self.sdf_network.grid
+        table = [grid.table] if grid is not None else []
+        variance = [self.deviation_network.variance] if float(self.cfg["variance_lrate"]) > 0 else []
+        own = table + variance
+        groups = [
             {
                 "name": "neus",
-                "params": [p for p in self.parameters() if p.requires_grad],
+                "params": [p for p in self.parameters() if p.requires_grad and all(p is not q for q in own)],
                 "lr": float(self.cfg["lrate"]),
             }
         ]
+        if variance:
+            groups.append({"name": "variance", "params": variance, "lr": float(self.cfg["variance_lrate"])})
+        if table:
+            # fused Adam: one pass over the dense table (the per-op Adam costs ~8 passes over millions of features)
+            fused = table[0].device.type in ("cpu", "cuda")
+            groups.append({"name": "grid", "params": table, "lr": float(self.cfg["grid_lrate"]), "fused": fused})
+        return groups
 
     def cos_anneal_ratio(self, step: int | None) -> float:
         end = float(self.cfg["anneal_end"])
@@ -168,6 +267,9 @@ class NeuS(nn.Module):
     def render_rays(self, rays_o: Tensor, rays_d: Tensor, step: int | None, create_graph: bool) -> dict[str, Tensor]:
         """Render R rays (all per-ray outputs plus the per-sample eikonal terms for the loss)."""
         perturb = self.training and bool(self.cfg["perturb"])
+        grid = self.sdf_network.grid
+        if grid is not None:
+            grid.active_levels = active_levels(self.cfg["grid_coarse_to_fine"], grid.n_levels, step)
         t, far = self.sample_t(rays_o, rays_d, perturb)
         R, S = t.shape
         sample_dist = 2.0 / self.n_samples
@@ -179,6 +281,9 @@ class NeuS(nn.Module):
         color = self.color_network(pts.reshape(-1, 3), grad, dirs.reshape(-1, 3), feature).reshape(R, S, 3)
         grad = grad.reshape(R, S, 3)
         inv_s = self.deviation_network.inv_s()
+        floor = inv_s_floor(self.cfg["inv_s_floor"], int(self.cfg["inv_s_floor_steps"]), step)
+        if floor > 0:
+            inv_s = inv_s.clamp_min(floor)  # the learned value keeps its gradient while above the floor
         alpha = sdf_alpha(sdf.reshape(R, S), grad, dirs, dists, inv_s, self.cos_anneal_ratio(step))
         pts_norm = torch.linalg.norm(pts, dim=-1)
         if self.nerf_outside is not None:
@@ -274,6 +379,8 @@ class NeuS(nn.Module):
 
     @torch.no_grad()
     def sdf(self, pts: Tensor) -> Tensor:
-        """[N] signed distances of points [N, 3] (normalised frame), ``netchunk`` at a time."""
+        """[N] signed distances of points [N, 3] (normalised frame, all grid levels), ``netchunk`` at a time."""
+        if self.sdf_network.grid is not None:
+            self.sdf_network.grid.active_levels = None
         step = max(1, int(self.cfg["netchunk"]))
         return torch.cat([self.sdf_network.sdf(pts[i : i + step])[:, 0] for i in range(0, len(pts), step)])

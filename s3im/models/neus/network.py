@@ -5,6 +5,13 @@ re-injected before layer 4 as cat([h, PE]) / sqrt(2) -> Linear(256, 1 + 256) = (
 on every layer; geometric init (an sdf of the sphere of radius ``bias``, positive outside; with
 ``inside_outside`` negated: positive inside, for rooms seen from within); parameter names lin0..lin8 with
 weight_g / weight_v as in the official state dicts.
+Grid encoding (``grid`` given, ``model.sdf_encoding: grid``): the input is cat([PE(x), grid(x)]) with a
+``MultiResDenseGrid`` (s3im.models.neus.grid_encoding); the geometric init zeroes the first layer's weights on
+everything but xyz, so the initial SDF is the same sphere. Gradient d sdf / d x: ``gradient="analytic"``
+(closed form in the forward pass: the grid's Jacobian pushed through the MLP in forward mode,
+t <- (t W^T) * sigmoid(100 z) per Softplus layer; the eikonal loss then needs first-order backward only) or
+``"numerical"`` (central differences with step ``fd_eps``, Neuralangelo: g_k = (f(x + eps e_k) - f(x - eps e_k))
+/ (2 eps)). Without the grid, "analytic" is autograd with create_graph (the official double backward).
 ColorNetwork ('idr'): cat([x, PE_4(view dir) (27), normal (3), feature (256)]) = 289 -> 4 x 256 ReLU -> 3, sigmoid.
 SingleVariance: one scalar v (init 0.3); inv_s = exp(10 v).
 BackgroundNeRF (NeRF++ outside model): input (x / |x|, 1 / |x|) (4-D, PE multires 10 -> 84), 8 x 256 ReLU with
@@ -22,6 +29,9 @@ from torch import Tensor, nn
 
 from common.fields.encoding import encoding_dim, positional_encoding
 from s3im.models.neus.blas import BACKENDS, linear
+from s3im.models.neus.grid_encoding import MultiResDenseGrid
+
+GRADIENTS = ("analytic", "numerical")
 
 
 class WeightNormLinear(nn.Module):
@@ -79,11 +89,17 @@ class SDFNetwork(nn.Module):
         geometric_init: bool = True,
         weight_norm: bool = True,
         inside_outside: bool = False,
+        grid: MultiResDenseGrid | None = None,
+        gradient: str = "analytic",
+        fd_eps: float = 1e-3,
     ):
         super().__init__()
+        if gradient not in GRADIENTS:
+            raise ValueError(f"NeuS sdf_gradient must be one of {GRADIENTS}, got {gradient!r}")
         self.multires, self.scale = int(multires), float(scale)
         self.skip_in = tuple(int(s) for s in skip_in)
-        d_in = encoding_dim(3, self.multires) if self.multires > 0 else 3
+        self.grid, self.gradient, self.fd_eps = grid, gradient, float(fd_eps)
+        d_in = (encoding_dim(3, self.multires) if self.multires > 0 else 3) + (grid.out_dim if grid else 0)
         dims = [d_in] + [d_hidden] * n_layers + [1 + d_feature]
         self.num_layers = len(dims)
         self.d_in = d_in
@@ -97,10 +113,10 @@ class SDFNetwork(nn.Module):
                     sign = -1.0 if inside_outside else 1.0
                     nn.init.normal_(v, mean=sign * math.sqrt(math.pi) / math.sqrt(dims[layer]), std=1e-4)
                     nn.init.constant_(lin.bias, -sign * bias)
-                elif self.multires > 0 and layer == 0:
+                elif d_in > 3 and layer == 0:
                     nn.init.normal_(v[:, :3], 0.0, math.sqrt(2) / math.sqrt(out_dim))
                     nn.init.constant_(v[:, 3:], 0.0)
-                elif self.multires > 0 and layer in self.skip_in:
+                elif d_in > 3 and layer in self.skip_in:
                     nn.init.normal_(v, 0.0, math.sqrt(2) / math.sqrt(out_dim))
                     nn.init.constant_(v[:, -(dims[0] - 3) :], 0.0)
                 else:
@@ -109,8 +125,10 @@ class SDFNetwork(nn.Module):
             setattr(self, f"lin{layer}", lin)
 
     def encode(self, x: Tensor) -> Tensor:
-        x = x * self.scale
-        return positional_encoding(x, self.multires) if self.multires > 0 else x
+        """[N, d_in] = cat([PE(scale x) (or scale x), grid(x)])."""
+        xs = x * self.scale
+        h = positional_encoding(xs, self.multires) if self.multires > 0 else xs
+        return torch.cat([h, self.grid(x)], -1) if self.grid is not None else h
 
     def forward(self, x: Tensor) -> Tensor:
         inputs = self.encode(x)
@@ -123,6 +141,38 @@ class SDFNetwork(nn.Module):
                 h = F.softplus(h, beta=100)
         return torch.cat([h[..., :1] / self.scale, h[..., 1:]], -1)
 
+    def _forward_with_gradient(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """(forward(x) [N, 1 + F], d sdf / d x [N, 3]) with the forward-mode tangents of the module doc (grid only)."""
+        xs = x * self.scale
+        feat, dfeat = self.grid.lookup(x, jacobian=True)  # [N, G], [3, N, G]
+        eye = torch.eye(3, dtype=x.dtype, device=x.device)[:, None, :] * self.scale  # d xs / d x_k [3, 1, 3]
+        if self.multires > 0:
+            freqs = 2.0 ** torch.arange(self.multires, dtype=x.dtype, device=x.device)
+            emb = xs[:, None, :] * freqs[:, None]  # [N, L, 3], as ``positional_encoding`` (nerf layout)
+            head = positional_encoding(xs, self.multires)
+            dsc = torch.stack([emb.cos(), -emb.sin()], -2) * freqs[:, None, None]  # [N, L, 2, 3]
+            dsc = (dsc[None] * eye[:, :, None, None, :]).flatten(-3)  # [3, N, L * 2 * 3]
+            dhead = torch.cat([eye.expand(3, len(x), 3), dsc], -1)
+        else:
+            head, dhead = xs, eye.expand(3, len(x), 3)
+        inputs, dinputs = torch.cat([head, feat], -1), torch.cat([dhead, dfeat], -1)
+        h, t = inputs, dinputs
+        for layer in range(self.num_layers - 1):
+            if layer in self.skip_in:
+                h = torch.cat([h, inputs], -1) / math.sqrt(2)
+                t = torch.cat([t, dinputs], -1) / math.sqrt(2)
+            lin = getattr(self, f"lin{layer}")
+            w = lin.weight()
+            last = layer == self.num_layers - 2
+            h = linear(h, w, lin.bias, lin.backend)
+            t = linear(t.reshape(-1, t.shape[-1]), w[:1] if last else w, None, lin.backend).reshape(3, len(x), -1)
+            if not last:
+                t = t * torch.sigmoid(100.0 * h)
+                h = F.softplus(h, beta=100)
+        t = t[..., 0]  # d out_0 / d x_k: [3, N]
+        out = torch.cat([h[..., :1] / self.scale, h[..., 1:]], -1)
+        return out, t.T / self.scale
+
     def sdf(self, x: Tensor) -> Tensor:
         """[N, 1] signed distances."""
         return self.forward(x)[..., :1]
@@ -130,9 +180,19 @@ class SDFNetwork(nn.Module):
     def sdf_and_gradient(self, x: Tensor, create_graph: bool = True) -> tuple[Tensor, Tensor, Tensor]:
         """(sdf [N, 1], feature [N, F], gradient d sdf / d x [N, 3]) from ONE forward pass.
 
-        The gradient is taken by autograd with ``create_graph`` (the eikonal loss and the colour network
-        differentiate through it). Under ``torch.no_grad`` it is still computed (gradients enabled locally).
+        Analytic: autograd with ``create_graph`` (the eikonal loss and the colour network differentiate
+        through it); under ``torch.no_grad`` it is still computed (gradients enabled locally). Numerical: the
+        central differences of the module doc (6 more SDF evaluations, in the current grad mode).
         """
+        if self.grid is not None and self.gradient == "analytic":
+            out, grad = self._forward_with_gradient(x)
+            return out[..., :1], out[..., 1:], grad
+        if self.gradient == "numerical":
+            out = self.forward(x)
+            shifts = torch.eye(3, dtype=x.dtype, device=x.device) * self.fd_eps  # [3, 3]
+            pm = torch.stack([shifts, -shifts], 1).reshape(6, 3)  # +e0, -e0, +e1, ...
+            s = self.sdf((x[:, None, :] + pm).reshape(-1, 3)).reshape(-1, 6)
+            return out[..., :1], out[..., 1:], (s[:, 0::2] - s[:, 1::2]) / (2.0 * self.fd_eps)
         with torch.enable_grad():
             x = x.detach().requires_grad_(True)
             out = self.forward(x)
