@@ -104,3 +104,97 @@ def test_real_dnerf_lego_sample_loads_and_trains_a_few_steps():
         loss.backward()
         opt.step()
         assert torch.isfinite(loss)
+
+
+def _model(seed: int = 0, bbox=((-1.5,) * 3, (1.5,) * 3), density_bias: float = 0.0, **opts) -> DNeRF:
+    """The SMALL model (weights from ``seed``) with options; ``density_bias`` is added to sigma_raw."""
+    torch.manual_seed(seed)
+    model = DNeRF({**SMALL, **opts}, 2.0, 6.0, bbox=bbox)
+    with torch.no_grad():
+        model.canonical.alpha_linear.bias += density_bias
+    return model
+
+
+def _run(model: DNeRF, batch: dict, train: bool, seed: int = 1) -> tuple[dict, list]:
+    """Outputs and the loss gradients of one forward pass (same random draws for every model)."""
+    model.train(train)
+    model.zero_grad()
+    torch.manual_seed(seed)
+    out = model(batch, 0)
+    sum(model.losses(out, batch, 0).values()).backward()
+    return out, [p.grad.clone() for p in model.parameters()]
+
+
+@pytest.mark.parametrize("train", [True, False])
+def test_reuse_coarse_gives_the_official_outputs_and_gradients(train):
+    batch = rays(24, 0.4)
+    ref, g_ref = _run(_model(), batch, train)
+    out, g = _run(_model(reuse_coarse=True), batch, train)
+    for key in ("rgb", "rgb_coarse", "depth", "acc", "dx_norm"):
+        assert torch.allclose(out[key], ref[key], atol=1e-5), key
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, g_ref, strict=True))
+
+
+@pytest.mark.parametrize("opts", [{}, {"reuse_coarse": True}])
+def test_fine_skip_nothing_skipped_equals_the_full_path_and_skipped_rays_are_background(opts):
+    batch = rays(24, 0.4)
+    dense = {"density_bias": 2.0, **opts}  # every ray has some opacity
+    ref, _ = _run(_model(**dense), batch, True)
+    coarse_acc = _model(n_importance=0, density_bias=2.0).render(batch)["acc"]  # same weights, coarse pass only
+    assert coarse_acc.min() > 1e-3
+    out, _ = _run(_model(fine_skip_acc=1e-3, **dense), batch, True)  # threshold below every ray's opacity
+    for key in ("rgb", "rgb_coarse", "depth", "acc", "dx_norm"):
+        assert torch.allclose(out[key], ref[key], atol=1e-6), key
+    # every ray skipped: fine colour = the white background exactly; the coarse pass is untouched
+    out, _ = _run(_model(fine_skip_acc=2.0, **dense), batch, True)
+    assert (out["rgb"] == 1.0).all() and (out["acc"] == 0).all() and (out["depth"] == 0).all()
+    assert torch.allclose(out["rgb_coarse"], ref["rgb_coarse"], atol=1e-6)
+    # mixed (deterministic evaluation): skipped rays = background, kept rays = the full path's fine colour
+    full = _model(**opts).render(batch)
+    coarse_acc = _model(n_importance=0).render(batch)["acc"]
+    thr = float(coarse_acc[coarse_acc > 0].median())
+    part = _model(fine_skip_acc=thr, **opts).render(batch)
+    skipped = coarse_acc <= thr
+    assert skipped.any() and (~skipped).any()
+    assert (part["rgb"][skipped] == 1.0).all()
+    assert torch.allclose(part["rgb"][~skipped], full["rgb"][~skipped], atol=1e-5)
+
+
+def test_fine_skip_black_background():
+    out, _ = _run(_model(white_bkgd=False, fine_skip_acc=2.0), rays(8, 0.4), True)
+    assert (out["rgb"] == 0).all()
+
+
+def test_bbox_mask_a_box_around_everything_changes_nothing_and_an_empty_box_renders_background():
+    batch = rays(24, 0.4)
+    big = ((-100.0,) * 3, (100.0,) * 3)
+    ref, g_ref = _run(_model(bbox=big), batch, True)
+    out, g = _run(_model(bbox=big, bbox_mask=True, reuse_coarse=True), batch, True)
+    for key in ("rgb", "rgb_coarse", "depth", "acc"):
+        assert torch.allclose(out[key], ref[key], atol=1e-5), key
+    assert all(torch.allclose(a, b, atol=1e-5) for a, b in zip(g, g_ref, strict=True))
+    far_away = ((50.0,) * 3, (60.0,) * 3)  # no sample inside: density 0 everywhere, white
+    out = _model(bbox=far_away, bbox_mask=True).render(batch)
+    assert torch.allclose(out["rgb"], torch.ones(24, 3)) and (out["acc"] == 0).all()
+
+
+def test_query_mask_evaluates_only_the_masked_samples():
+    model = _model().eval()
+    pts, views = torch.rand(4, 5, 3), torch.nn.functional.normalize(torch.randn(4, 3), dim=-1)
+    mask = torch.rand(4, 5) > 0.5
+    rgb, sig, dx = model.query(pts, torch.full((4,), 0.5), views)
+    rgb_m, sig_m, dx_m = model.query(pts, torch.full((4,), 0.5), views, mask)
+    assert torch.allclose(rgb_m[mask], rgb[mask], atol=1e-6) and torch.allclose(sig_m[mask], sig[mask], atol=1e-5)
+    assert (rgb_m[~mask] == 0).all() and (sig_m[~mask] == 0).all() and (dx_m[~mask] == 0).all()
+    with pytest.raises(ValueError, match="bbox"):
+        DNeRF({**SMALL, "bbox_mask": True}, 2.0, 6.0)
+
+
+def test_paper_profile_is_the_official_path_and_quick_turns_the_speed_options_on():
+    from common.config import load_config
+
+    paper = resolve_config(load_config("s3im/configs/dnerf_synthetic.yaml", "paper").model.to_dict())
+    assert (paper["reuse_coarse"], paper["fine_skip_acc"], paper["bbox_mask"]) == (False, 0.0, False)
+    assert (paper["netdepth"], paper["netwidth"], paper["n_samples"], paper["n_importance"]) == (8, 256, 64, 128)
+    quick = resolve_config(load_config("s3im/configs/dnerf_synthetic.yaml", "quick").model.to_dict())
+    assert quick["reuse_coarse"] and quick["fine_skip_acc"] > 0 and quick["bbox_mask"]

@@ -29,7 +29,7 @@ def dnerf_stages(cfg: Config, data: ExperimentData, device: torch.device) -> lis
     scene = data.scene
 
     def build(_previous) -> torch.nn.Module:
-        return DNeRF(model_cfg, scene.near, scene.far).to(device)
+        return DNeRF(model_cfg, scene.near, scene.far, scene.bbox).to(device)
 
     return [Stage("", cfg.train.iters, build)]
 

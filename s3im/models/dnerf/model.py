@@ -9,6 +9,20 @@ Rendering is nerf-pytorch's (``s3im.models.nerf.sampling``): n_samples stratifie
 n_importance more from the coarse weights, the SAME network for both passes (D-NeRF's default
 ``use_two_models_for_fine=False``), white background; loss = mse(fine) + mse(coarse). S3IM (multiplex)
 is added by the driver on the fine "rgb".
+
+Speed options (all off by default = the official D-NeRF; the quick profile turns them on):
+  * ``reuse_coarse``: the fine pass evaluates only the n_importance new samples and reuses the coarse
+    pass's (rgb, sigma, dx) at the n_samples coarse points (the official fine pass re-evaluates them with
+    the same network at the same points and time: the same values, so the outputs and the gradients are
+    the same up to float rounding); fine cost n_importance instead of n_samples + n_importance points.
+  * ``fine_skip_acc`` (> 0): rays whose coarse opacity acc_c = sum_i w_i <= fine_skip_acc skip the fine
+    pass (no fine samples, no network evaluation): their fine rgb = the background colour (white, or 0
+    without ``white_bkgd``), depth = acc = dx_norm = 0. For the white-background objects most rays miss
+    the object once the empty space has zero density. The coarse pass (and its loss) is unchanged.
+  * ``bbox_mask``: samples outside the scene's box (``bbox`` [2, 3], the loader's region of interest,
+    blender / dnerf [-1.5, 1.5]^3) are not evaluated: rgb = 0, sigma_raw = 0 there (zero density, so they
+    add nothing to the composite; ``raw_noise_std`` noise is added to sigma_raw after the mask). The
+    object must lie in the box at every time (observation space, before the deformation).
 """
 
 from __future__ import annotations
@@ -38,6 +52,10 @@ DEFAULTS: dict = {
     "zero_canonical": True,
     "lrate": 5e-4,
     "netchunk": 8192,  # samples per network call (speed only)
+    # speed options, off = official (module doc)
+    "reuse_coarse": False,
+    "fine_skip_acc": 0.0,
+    "bbox_mask": False,
 }
 
 
@@ -79,10 +97,15 @@ class DNeRF(nn.Module):
     render(rays, chunk) -> rgb, depth, acc.
     """
 
-    def __init__(self, cfg: dict, near: float, far: float):
+    def __init__(self, cfg: dict, near: float, far: float, bbox=None):
         super().__init__()
         self.cfg = c = resolve_config(cfg)
         self.near, self.far = float(near), float(far)
+        if c["bbox_mask"] and bbox is None:
+            raise ValueError("D-NeRF bbox_mask needs the scene's bbox [2, 3] (min corner, max corner)")
+        self.register_buffer(
+            "bbox", None if bbox is None else torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3), persistent=False
+        )
         self.deform = DeformationNet(
             int(c["netdepth"]), int(c["netwidth"]), int(c["multires"]), int(c["multires_time"]), tuple(c["skips"])
         )
@@ -93,15 +116,12 @@ class DNeRF(nn.Module):
     def param_groups(self) -> list[dict]:
         return [{"name": "dnerf", "params": list(self.parameters()), "lr": float(self.cfg["lrate"])}]
 
-    def query(self, pts: Tensor, times: Tensor, viewdirs: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-        """(rgb [R, S, 3], sigma_raw [R, S], dx [R, S, 3]) at points [R, S, 3] of rays with times [R]."""
-        R, S, _ = pts.shape
-        x = pts.reshape(-1, 3)
-        t = times[:, None, None].expand(R, S, 1).reshape(-1, 1).to(x.dtype)
-        d = viewdirs[:, None, :].expand(R, S, 3).reshape(-1, 3)
+    def _evaluate(self, x: Tensor, t: Tensor, d: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+        """(rgb [N, 3], sigma_raw [N], dx [N, 3]) at points x [N, 3], times t [N, 1], view dirs d [N, 3]:
+        dx = T(x, t) (0 where t = 0 with ``zero_canonical``), (rgb, sigma_raw) = NeRF(x + dx, d)."""
         step = max(1, int(self.cfg["netchunk"]))
         rgbs, sigmas, dxs = [], [], []
-        for i in range(0, len(x), step):
+        for i in range(0, len(x), step):  # chunks of netchunk samples (memory only)
             xi, ti = x[i : i + step], t[i : i + step]
             dx = self.deform(xi, ti)
             if self.cfg["zero_canonical"]:
@@ -110,9 +130,45 @@ class DNeRF(nn.Module):
             rgbs.append(rgb)
             sigmas.append(sigma)
             dxs.append(dx)
-        return torch.cat(rgbs).view(R, S, 3), torch.cat(sigmas).view(R, S), torch.cat(dxs).view(R, S, 3)
+        if not rgbs:
+            return x.new_zeros(0, 3), x.new_zeros(0), x.new_zeros(0, 3)
+        return torch.cat(rgbs), torch.cat(sigmas), torch.cat(dxs)
+
+    def query(
+        self, pts: Tensor, times: Tensor, viewdirs: Tensor, mask: Tensor | None = None
+    ) -> tuple[Tensor, Tensor, Tensor]:
+        """(rgb [R, S, 3], sigma_raw [R, S], dx [R, S, 3]) at points [R, S, 3] of rays with times [R].
+
+        mask [R, S] bool (optional): only these samples are evaluated; the others get rgb = 0,
+        sigma_raw = 0, dx = 0 (no gradient).
+        """
+        R, S, _ = pts.shape
+        x = pts.reshape(-1, 3)
+        t = times[:, None, None].expand(R, S, 1).reshape(-1, 1).to(x.dtype)
+        d = viewdirs[:, None, :].expand(R, S, 3).reshape(-1, 3)
+        if mask is None:
+            rgb, sigma, dx = self._evaluate(x, t, d)
+            return rgb.view(R, S, 3), sigma.view(R, S), dx.view(R, S, 3)
+        idx = mask.reshape(-1).nonzero().squeeze(1)
+        rgb_m, sigma_m, dx_m = self._evaluate(x[idx], t[idx], d[idx])
+        rgb = x.new_zeros(R * S, 3).index_copy(0, idx, rgb_m.to(x.dtype))
+        sigma = x.new_zeros(R * S).index_copy(0, idx, sigma_m.to(x.dtype))
+        dx = x.new_zeros(R * S, 3).index_copy(0, idx, dx_m.to(x.dtype))
+        return rgb.view(R, S, 3), sigma.view(R, S), dx.view(R, S, 3)
+
+    def inside_bbox(self, pts: Tensor) -> Tensor | None:
+        """[...] bool: pts [..., 3] inside the scene box (``bbox_mask``), else None (evaluate everything)."""
+        if not self.cfg["bbox_mask"]:
+            return None
+        lo, hi = self.bbox.to(pts.dtype)
+        return ((pts >= lo) & (pts <= hi)).all(-1)
 
     def render_rays(self, rays: dict) -> dict[str, Tensor]:
+        """Coarse + fine rendering of R rays (rays_o, rays_d [R, 3], time [R], optional viewdirs / dir_norm).
+
+        Returns rgb [R, 3] (fine), rgb_coarse [R, 3], depth [R], acc [R], dx_norm [R] = sum_i w_i |dx_i|
+        (only rgb, depth, acc with n_importance = 0). The speed options of the module doc apply here.
+        """
         if "time" not in rays:
             raise ValueError("D-NeRF needs per-ray times: the scene has no 'times' (use a dnerf-format data set)")
         c, train = self.cfg, self.training
@@ -127,21 +183,49 @@ class DNeRF(nn.Module):
         noise = float(c["raw_noise_std"]) if train else 0.0
         bg = 1.0 if c["white_bkgd"] else None
         t_c = coarse_t(near, far, int(c["n_samples"]), perturb)
-        rgb_c, sig_c, _ = self.query(points_from_t(o, d, t_c), times, viewdirs)
+        pts_c = points_from_t(o, d, t_c)
+        rgb_c, sig_c, dx_c = self.query(pts_c, times, viewdirs, self.inside_bbox(pts_c))
         coarse = render_samples(rgb_c, sig_c, t_c, noise, bg)
         if int(c["n_importance"]) == 0:
             return {"rgb": coarse["rgb"], "depth": coarse["depth"], "acc": coarse["acc"]}
-        t_f = fine_t(t_c, coarse["weights"], int(c["n_importance"]), deterministic=not perturb)
-        t_all = torch.sort(torch.cat([t_c, t_f], -1), -1).values
-        rgb_f, sig_f, dx = self.query(points_from_t(o, d, t_all), times, viewdirs)
+        R = o.shape[0]
+        # fine pass on the rays kept by fine_skip_acc (all rays when off): index k [K]
+        skip = float(c["fine_skip_acc"]) > 0
+        k = (coarse["acc"].detach() > float(c["fine_skip_acc"])).nonzero().squeeze(1) if skip else None
+
+        def sel(x: Tensor) -> Tensor:
+            return x if k is None else x[k]
+
+        o_k, d_k, t_ck, times_k, views_k = sel(o), sel(d), sel(t_c), sel(times), sel(viewdirs)
+        t_f = fine_t(t_ck, sel(coarse["weights"]), int(c["n_importance"]), deterministic=not perturb)
+        if c["reuse_coarse"]:  # evaluate the new samples only; merge with the coarse ones in t order
+            pts_f = points_from_t(o_k, d_k, t_f)
+            rgb_n, sig_n, dx_n = self.query(pts_f, times_k, views_k, self.inside_bbox(pts_f))
+            t_all, order = torch.sort(torch.cat([t_ck, t_f], -1), -1)
+            rgb_f = torch.cat([sel(rgb_c), rgb_n], 1).gather(1, order[..., None].expand(-1, -1, 3))
+            sig_f = torch.cat([sel(sig_c), sig_n], 1).gather(1, order)
+            dx = torch.cat([sel(dx_c), dx_n], 1).gather(1, order[..., None].expand(-1, -1, 3))
+        else:
+            t_all = torch.sort(torch.cat([t_ck, t_f], -1), -1).values
+            pts_f = points_from_t(o_k, d_k, t_all)
+            rgb_f, sig_f, dx = self.query(pts_f, times_k, views_k, self.inside_bbox(pts_f))
         fine = render_samples(rgb_f, sig_f, t_all, noise, bg)
-        return {
+        out = {
             "rgb": fine["rgb"],
-            "rgb_coarse": coarse["rgb"],
             "depth": fine["depth"],
             "acc": fine["acc"],
             "dx_norm": (torch.linalg.norm(dx, dim=-1) * fine["weights"]).sum(-1),
         }
+        if k is not None:  # skipped rays: the background colour, depth = acc = dx_norm = 0
+            full = {
+                "rgb": torch.full((R, 3), 1.0 if bg is not None else 0.0, dtype=o.dtype, device=o.device),
+                "depth": o.new_zeros(R),
+                "acc": o.new_zeros(R),
+                "dx_norm": o.new_zeros(R),
+            }
+            out = {key: full[key].index_copy(0, k, v.to(o.dtype)) for key, v in out.items()}
+        out["rgb_coarse"] = coarse["rgb"]
+        return out
 
     def forward(self, batch: dict, step: int | None = None) -> dict[str, Tensor]:
         return self.render_rays(batch)
