@@ -149,8 +149,9 @@ class SDFNetwork(nn.Module):
         if self.multires > 0:
             freqs = 2.0 ** torch.arange(self.multires, dtype=x.dtype, device=x.device)
             emb = xs[:, None, :] * freqs[:, None]  # [N, L, 3], as ``positional_encoding`` (nerf layout)
-            head = positional_encoding(xs, self.multires)
-            dsc = torch.stack([emb.cos(), -emb.sin()], -2) * freqs[:, None, None]  # [N, L, 2, 3]
+            sin, cos = emb.sin(), emb.cos()  # once, for the values and their tangents
+            head = torch.cat([xs, torch.stack([sin, cos], -2).flatten(-3)], -1)
+            dsc = torch.stack([cos, -sin], -2) * freqs[:, None, None]  # [N, L, 2, 3]
             dsc = (dsc[None] * eye[:, :, None, None, :]).flatten(-3)  # [3, N, L * 2 * 3]
             dhead = torch.cat([eye.expand(3, len(x), 3), dsc], -1)
         else:
