@@ -12,7 +12,14 @@ from common.geometry import Normalization
 from s3im.models.neus.blas import linear
 from s3im.models.neus.mesh import extract_mesh
 from s3im.models.neus.model import NeuS, resolve_config
-from s3im.models.neus.network import ColorNetwork, SDFNetwork, WeightNormLinear
+from s3im.models.neus.network import (
+    ColorNetwork,
+    SDFNetwork,
+    WeightNormLinear,
+    _MLPPlan,
+    _SoftplusMLPWithGradient,
+    set_backend,
+)
 from s3im.models.neus.renderer import (
     near_far_from_sphere,
     sample_pdf,
@@ -86,6 +93,100 @@ def test_sdf_gradient_matches_finite_differences():
         e[k] = eps
         fd = (net.sdf(x + e) - net.sdf(x - e))[:, 0] / (2 * eps)
         assert torch.allclose(grad[:, k], fd, atol=1e-6)
+
+
+def _randomized(net: torch.nn.Module, seed: int, std: float = 0.3) -> torch.nn.Module:
+    """Perturb every parameter (weights away from the geometric init) in place; returns ``net``."""
+    g = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.add_(torch.randn(p.shape, generator=g, dtype=p.dtype) * std * (p.abs().mean() + 0.1))
+    return net
+
+
+def _sdf_terms_and_grads(net: SDFNetwork, x: torch.Tensor, explicit: bool):
+    """(sdf, feature, gradient) and the parameter gradients of a loss using all three (eikonal among them)."""
+    net.explicit = explicit
+    net.zero_grad()
+    sdf, feat, grad = net.sdf_and_gradient(x)
+    w = torch.linspace(-1.0, 1.0, feat.shape[1], dtype=x.dtype)
+    loss = (
+        ((grad.norm(dim=-1) - 1.0) ** 2).mean()
+        + 0.3 * (sdf**2).sum()
+        + 0.1 * (feat * w).sum()
+        + (grad * torch.tensor([0.3, -1.0, 2.0], dtype=x.dtype)).sum()
+    )
+    loss.backward()
+    grads = {n: p.grad.clone() for n, p in net.named_parameters() if p.grad is not None}
+    return (sdf.detach(), feat.detach(), grad.detach()), grads
+
+
+@pytest.mark.parametrize(
+    "cfg",
+    [
+        {"d_hidden": 32, "n_layers": 4, "skip_in": (2,), "d_feature": 5, "multires": 2},  # PE + skip, official-like
+        {"d_hidden": 24, "n_layers": 3, "skip_in": (), "d_feature": 3, "multires": 0, "scale": 1.7},  # xyz input
+        {"d_hidden": 48, "n_layers": 4, "skip_in": (2, 4), "d_feature": 2, "scale": 0.8},  # skip into the output
+    ],
+)
+@pytest.mark.parametrize("backend", ["numpy", "torch"])
+def test_explicit_sdf_gradient_matches_autograd_double_backward(cfg, backend):
+    torch.manual_seed(0)
+    net = _randomized(SDFNetwork(**cfg).double(), seed=1)
+    set_backend(net, backend)
+    net.block = 7  # several row blocks and a remainder
+    x = torch.rand(23, 3, dtype=torch.float64) * 2.0 - 1.0
+    (vals_a, grads_a), (vals_e, grads_e) = (_sdf_terms_and_grads(net, x, e) for e in (False, True))
+    for a, e in zip(vals_a, vals_e):
+        assert torch.allclose(a, e, rtol=1e-12, atol=1e-12)
+    assert set(grads_a) == set(grads_e)
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_e[name], rtol=1e-10, atol=1e-12), name
+    with torch.no_grad():  # the no-grad sdf (output layer's sdf row only)
+        assert torch.allclose(net.sdf(x), net.forward(x)[:, :1], rtol=1e-12, atol=1e-12)
+    _, _, g_nograd = net.sdf_and_gradient(x, create_graph=False)
+    assert not g_nograd.requires_grad and torch.allclose(g_nograd, vals_e[2], rtol=1e-12, atol=1e-12)
+
+
+def test_explicit_mlp_function_gradcheck():
+    """First-order derivatives of both outputs (value, input gradient) w.r.t. inputs, weights and biases."""
+    g = torch.Generator().manual_seed(3)
+    d_in, dims = 4, [(6, 4), (5, 6 + 4), (3, 5)]  # layer 1 is a skip layer (h-part 6 + input part 4)
+    plan = _MLPPlan((1,), 3, d_in, beta=5.0, block=3, backend="numpy")
+    inputs = torch.randn(7, d_in, dtype=torch.float64, generator=g, requires_grad=True)
+    weights = [torch.randn(o, i, dtype=torch.float64, generator=g, requires_grad=True) for o, i in dims]
+    biases = [torch.randn(o, dtype=torch.float64, generator=g, requires_grad=True) for o, _ in dims]
+    assert torch.autograd.gradcheck(
+        lambda *a: _SoftplusMLPWithGradient.apply(plan, *a), (inputs, *weights, *biases), atol=1e-6
+    )
+
+
+def test_explicit_model_step_matches_autograd_step():
+    """A whole NeuS training step (float64, random weights): same losses and parameter gradients either way."""
+    torch.manual_seed(0)
+    model = _randomized(NeuS({**SMALL, "mask_weight": 0.1}).double(), seed=2, std=0.05)
+    g = torch.Generator().manual_seed(4)
+    d = torch.nn.functional.normalize(torch.randn(32, 3, generator=g, dtype=torch.float64) * 0.3 + 1.0, dim=-1)
+    batch = {
+        "rays_o": -2.5 * d,
+        "rays_d": d,
+        "rgb": torch.rand(32, 3, generator=g, dtype=torch.float64),
+        "mask": (torch.rand(32, generator=g) > 0.3).double(),
+    }
+    results = []
+    for explicit in (False, True):
+        model.sdf_network.explicit = explicit
+        model.zero_grad()
+        torch.manual_seed(5)  # same jitter
+        terms = model.losses(model(batch, 0), batch, 0)
+        sum(terms.values()).backward()
+        results.append(
+            ({k: float(v.detach()) for k, v in terms.items()}, {n: p.grad.clone() for n, p in model.named_parameters()})
+        )
+    (terms_a, grads_a), (terms_e, grads_e) = results
+    assert terms_a == pytest.approx(terms_e, rel=1e-12, abs=1e-14)
+    for name in grads_a:
+        assert torch.allclose(grads_a[name], grads_e[name], rtol=1e-9, atol=1e-12), name
 
 
 def test_color_network_input_layout():

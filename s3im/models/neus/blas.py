@@ -8,6 +8,8 @@ or ``backend="torch"``). Its backward is expressed with the same product functio
 backward (the eikonal loss differentiates the SDF gradient) works:
 
     dL/dx = g W,   dL/dW = g^T x,   dL/db = sum_rows g.
+
+``mm`` is the plain product (no autograd) for hand-written backward passes (``network._SoftplusMLPWithGradient``).
 """
 
 from __future__ import annotations
@@ -55,3 +57,17 @@ def linear(x: Tensor, weight: Tensor, bias: Tensor | None = None, backend: str =
     if bias is not None:
         y = y + bias
     return y.reshape(*x.shape[:-1], weight.shape[0])
+
+
+def mm(a: Tensor, b: Tensor, out: Tensor | None = None, backend: str = "numpy") -> Tensor:
+    """a [N, K] @ b [K, M] WITHOUT autograd (hand-written backward passes): numpy BLAS for CPU float tensors of
+    one dtype under ``backend`` "numpy" (transposed views go to BLAS as such, no copy), else ``torch.mm``.
+    ``out``: a C-contiguous [N, M] tensor written in place (returned)."""
+    if backend == "numpy" and _np_ok(a, b) and a.dtype == b.dtype:
+        if out is None:
+            return torch.from_numpy(np.matmul(a.detach().numpy(), b.detach().numpy()))
+        np.matmul(a.detach().numpy(), b.detach().numpy(), out=out.detach().numpy())
+        return out
+    if out is None:
+        return torch.mm(a, b)
+    return torch.mm(a, b, out=out)

@@ -22,7 +22,9 @@ Per batch of R rays (unit directions, scene normalised so that the region of int
 
 Speed: the networks run on ``netchunk`` points at a time (whole rays), so every [points, 256] temporary
 stays below glibc's mmap threshold and is reused instead of page-faulted anew each step; on the CPU their
-matrix products go through NumPy's OpenBLAS (``matmul: numpy``, see ``s3im.models.neus.blas``).
+matrix products go through NumPy's OpenBLAS (``matmul: numpy``, see ``s3im.models.neus.blas``). The SDF gradient
+is explicit (``SDFNetwork.sdf_and_gradient``: a hand-differentiated forward + reverse sweep, first-order backward
+only, no double backward) and the up-sampling sdf evaluates only the output layer's sdf row.
 ``render`` evaluates deterministically (no jitter) with gradients for the normals but no graph.
 """
 
