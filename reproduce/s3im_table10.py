@@ -6,7 +6,7 @@
 64 x 64 patches, kernel and stride 4) with the same SSIM term as S3IM but without the random shuffles:
 S3IM's first repeat keeps the batch order, so ``repeat_time=1`` over a batch laid out patch by patch,
 row-major, with ``patch_height`` = the patch side, is exactly the local SSIM of that patch. The quick
-profile's 1024-ray batch is one 32 x 32 patch. Two seeds per setting.
+profile's 2304-ray batch is one 48 x 48 patch. Two seeds per setting.
 Writes results/s3im/table10_local_ssim/<source>-<profile>/: table.md / table.json, renders.png.
 """
 

@@ -43,7 +43,7 @@ def test_every_run_of_the_grid_has_a_valid_config(name, profile):
             assert cfg.model.name in ("dvgo", "tensorf", "nerf")
 
 
-@pytest.mark.parametrize("profile,side", [("quick", 32), ("paper", 64)])
+@pytest.mark.parametrize("profile,side", [("quick", 48), ("paper", 64)])
 def test_table10_local_ssim_is_one_square_patch_per_batch(profile, side):
     from reproduce import s3im_table10
 
