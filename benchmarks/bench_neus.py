@@ -8,9 +8,11 @@ Settings of the speed anchor (official NeuS on DTU scan24 on a 2-core CPU: 11.0 
 The reference is the official algorithm written out as the official code does it: ``nn.utils.weight_norm``
 linear layers, the whole batch through each network at once, ``render_core`` calling the SDF network once for
 (sdf, feature) and a SECOND time inside ``gradient()`` for the normals, the colour network, the same
-up-sampling; on the same weights (copied) and rays. Ours runs the SDF network once (values and gradient from
-one graph) on ``netchunk``-point blocks. Both run forward, the losses (colour L1 + 0.1 eikonal + 0.1 mask),
-backward and Adam. An evaluation-mode comparison (no jitter) first checks that both give the same colours.
+up-sampling; on the same weights (copied) and rays. Ours runs the SDF network once on ``netchunk``-point blocks:
+values and the explicit input gradient in one pass with a hand-written first-order backward (no double
+backward; the same values and gradients), the up-sampling sdf from the output layer's sdf row only. Both run
+forward, the losses (colour L1 + 0.1 eikonal + 0.1 mask), backward and Adam. An evaluation-mode comparison (no
+jitter) first checks that both give the same colours.
 Timings are interleaved (ref, ours, ...); medians of wall and process CPU time and their ratios are printed.
 
     OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.bench_neus [--repeats 3] [--rays 512] [--threads 1]

@@ -152,9 +152,10 @@ def _softplus_mlp(plan: _MLPPlan, inputs: Tensor, wh: list, wx: list, biases: Se
                 z.add_(X[:, offs[l][0] : offs[l][1]] if l in offs else biases[l])
             if l < L:
                 if not with_gradient:
-                    h = torch._C._nn.softplus(z, beta, 20.0)
+                    h = F.softplus(z, beta, 20.0)
                     continue
-                h = torch._C._nn.softplus(z, beta, 20.0, out=H[l][i:j])
+                h = H[l][i:j]
+                h.copy_(F.softplus(z, beta, 20.0))
                 s = torch.sigmoid(z.mul_(beta), out=S[l][i:j])
                 if s.dtype == torch.float64:  # softplus is linear above beta z = 20 (in float32 sigmoid is 1 there)
                     s.masked_fill_(z > 20.0, 1.0)
@@ -383,8 +384,9 @@ class SDFNetwork(nn.Module):
         return out, t.T / self.scale
 
     # ------------------------------------------------------------------ explicit (hand-differentiated) path
-    def _plan(self) -> _MLPPlan:
-        return _MLPPlan(self.skip_in, self.num_layers - 1, self.d_in, 100.0, self.block, self.lin0.backend)
+    def _plan(self, x: Tensor) -> _MLPPlan:
+        block = self.block if x.device.type == "cpu" else len(x)  # blocks: CPU caches; one launch per op elsewhere
+        return _MLPPlan(self.skip_in, self.num_layers - 1, self.d_in, 100.0, block, self.lin0.backend)
 
     def _encode_with_jacobian(self, x: Tensor):
         """(inputs [N, d_in] of ``encode`` (no grid), a function gin [N, d_in] -> d / d x [N, 3])."""
@@ -410,7 +412,7 @@ class SDFNetwork(nn.Module):
         inputs, pullback = self._encode_with_jacobian(x.detach())  # as autograd's path: no gradient to x
         lins = [getattr(self, f"lin{i}") for i in range(self.num_layers - 1)]
         params = [lin.weight() for lin in lins] + [lin.bias for lin in lins]
-        out, gin = _SoftplusMLPWithGradient.apply(self._plan(), inputs, *params)
+        out, gin = _SoftplusMLPWithGradient.apply(self._plan(x), inputs, *params)
         return out[:, :1] / self.scale, out[:, 1:], pullback(gin)
 
     @torch.no_grad()
@@ -418,7 +420,7 @@ class SDFNetwork(nn.Module):
         """[N, 1] signed distances without autograd: the blocked forward, the output layer's sdf row only."""
         inputs = self.encode(x).contiguous()
         lins = [getattr(self, f"lin{i}") for i in range(self.num_layers - 1)]
-        plan = self._plan()
+        plan = self._plan(x)
         wh, wx = plan.split([lin.weight() for lin in lins])
         wh[-1] = wh[-1][:1].contiguous()
         wx[-1] = wx[-1][:1].contiguous() if wx[-1] is not None else None
