@@ -37,7 +37,7 @@ SPEC = TableSpec(
         "multiplex wins in every column; the gain per portion is in table.json (ours.multiplex - ours.standard).",
     ],
     title="DVGO, Truck: fewer training views",
-    minutes_per_run=2.0,
+    minutes_per_run=5.0,
 )
 
 

@@ -36,7 +36,7 @@ SPEC = TableSpec(
         "The claims above hold only when multiplex wins in every column.",
     ],
     title="DVGO, Truck: noisy training images",
-    minutes_per_run=2.0,
+    minutes_per_run=5.0,
 )
 
 

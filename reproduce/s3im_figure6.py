@@ -35,7 +35,7 @@ SPEC = TableSpec(
         "Compare column l0 with the others in table.json.",
     ],
     title="DVGO, Replica scene 4: S3IM weight",
-    minutes_per_run=2.5,
+    minutes_per_run=5.0,
 )
 
 

@@ -30,7 +30,7 @@ SPEC = TableSpec(
         "Standard and multiplex runs share every setting and the seed; they differ only by s3im.weight (0 vs 1.0).",
     ],
     title="DVGO, standard vs multiplex training",
-    minutes_per_run=2.5,
+    minutes_per_run=5.0,
     paper_profile_note="paper profile: 30k iterations per run at 320^3 voxels; hours per run on a GPU, days on a CPU",
 )
 

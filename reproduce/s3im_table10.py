@@ -54,7 +54,7 @@ def spec_for(profile_patch: int) -> TableSpec:
             "training pixels.",
         ],
         title="DVGO, Truck: local SSIM vs S3IM",
-        minutes_per_run=2.5,
+        minutes_per_run=5.0,
     )
 
 
