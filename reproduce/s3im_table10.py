@@ -49,9 +49,9 @@ def spec_for(profile_patch: int) -> TableSpec:
         ],
         notes=[
             "The paper's claim: nonlocal S3IM improves over MSE while SSIM on local patches hurts.",
-            "mse_ssim: one square patch of real pixels per batch (side = sqrt(batch size): 64 in the paper "
-            "profile, 32 in quick), SSIM kernel and stride 4 inside it; mse and mse_s3im draw their rays over all "
-            "training pixels.",
+            f"mse_ssim: one square patch of real pixels per batch ({profile_patch} x {profile_patch} = this "
+            "profile's batch size; 64 x 64 in the paper profile), SSIM kernel and stride 4 inside it; mse and "
+            "mse_s3im draw their rays over all training pixels.",
         ],
         title="DVGO, Truck: local SSIM vs S3IM",
         minutes_per_run=5.0,
