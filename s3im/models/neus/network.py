@@ -350,16 +350,21 @@ class SDFNetwork(nn.Module):
                 h = F.softplus(h, beta=100)
         return torch.cat([h[..., :1] / self.scale, h[..., 1:]], -1)
 
+    def _pe_parts(self, xs: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+        """(PE(xs) [N, 3 + 6 L] as ``positional_encoding`` (nerf layout), freqs [L], sin, cos [N, L, 3]): sin / cos
+        computed once, for the encoding and its Jacobian."""
+        freqs = 2.0 ** torch.arange(self.multires, dtype=xs.dtype, device=xs.device)
+        emb = xs[:, None, :] * freqs[:, None]  # [N, L, 3]
+        sin, cos = emb.sin(), emb.cos()
+        return torch.cat([xs, torch.stack([sin, cos], -2).flatten(-3)], -1), freqs, sin, cos
+
     def _forward_with_gradient(self, x: Tensor) -> tuple[Tensor, Tensor]:
         """(forward(x) [N, 1 + F], d sdf / d x [N, 3]) with the forward-mode tangents of the module doc (grid only)."""
         xs = x * self.scale
         feat, dfeat = self.grid.lookup(x, jacobian=True)  # [N, G], [3, N, G]
         eye = torch.eye(3, dtype=x.dtype, device=x.device)[:, None, :] * self.scale  # d xs / d x_k [3, 1, 3]
         if self.multires > 0:
-            freqs = 2.0 ** torch.arange(self.multires, dtype=x.dtype, device=x.device)
-            emb = xs[:, None, :] * freqs[:, None]  # [N, L, 3], as ``positional_encoding`` (nerf layout)
-            sin, cos = emb.sin(), emb.cos()  # once, for the values and their tangents
-            head = torch.cat([xs, torch.stack([sin, cos], -2).flatten(-3)], -1)
+            head, freqs, sin, cos = self._pe_parts(xs)
             dsc = torch.stack([cos, -sin], -2) * freqs[:, None, None]  # [N, L, 2, 3]
             dsc = (dsc[None] * eye[:, :, None, None, :]).flatten(-3)  # [3, N, L * 2 * 3]
             dhead = torch.cat([eye.expand(3, len(x), 3), dsc], -1)
@@ -393,10 +398,7 @@ class SDFNetwork(nn.Module):
         xs = x * self.scale
         if self.multires <= 0:
             return xs, lambda gin: gin
-        freqs = 2.0 ** torch.arange(self.multires, dtype=x.dtype, device=x.device)
-        emb = xs[:, None, :] * freqs[:, None]  # [N, L, 3], as ``positional_encoding`` (nerf layout)
-        sin, cos = emb.sin(), emb.cos()
-        inputs = torch.cat([xs, torch.stack([sin, cos], -2).flatten(-3)], -1)
+        inputs, freqs, sin, cos = self._pe_parts(xs)
 
         def pullback(gin: Tensor) -> Tensor:  # d out / d xs (= d (out / scale) / d x)
             gsc = gin[:, 3:].reshape(len(gin), self.multires, 2, 3)
