@@ -12,8 +12,10 @@ ray filter; 230: final grid), ``--rounds`` steps are timed, interleaved, on copi
 (a) our step (packed in-box samples, alpha-mask skipping, colour only where w > 1e-4);
 (b) a reference written here: the official TensorBase.forward restated (dense [R, n_samples] sample
     tensors from the box entry, in-box and alpha-mask validity as masks, per-plane and per-line
-    ``grid_sample`` as TensorVMSplit, dense cumprod transmittance, colour for w > 1e-4, dense
+    ``grid_sample`` as TensorVMSplit, dense cumprod transmittance, colour for w > 1e-4 through the
+    official MLPRender_Fea (concatenated inputs, autograd; ``MLPRender.forward_autograd``), dense
     compositing), the same losses (mse + L1) and Adam.
+Both run under the allocator setting of the training processes (``common.engine.allocator``).
 Both draw the same batches. Printed: median s/iteration of each, their ratio, the phases of our step,
 and the median over all iterations of our training run (the figure comparable with the anchor's 1.70
 s/iteration median of the official code on lego100).
@@ -37,6 +39,7 @@ import torch.nn.functional as F
 from common.config import load_config
 from common.data import load_scene
 from common.data.synthetic import KINDS, ensure_dataset
+from common.engine.allocator import retain_freed_memory
 from common.rays import RayBank, RaySampler
 from s3im.models.tensorf.family import build_model, select_bbox_rays
 from s3im.models.tensorf.marching import sample_packed, weights_packed
@@ -95,7 +98,7 @@ def reference_forward(model: TensoRF, rays_o, rays_d, n_samples: int, white: boo
     app = weight > model.cfg["rm_weight_mask_thre"]
     if app.any():
         comps = torch.cat(official_features(model, xyz[app], f.app_plane, f.app_line))
-        rgb[app] = model.render_module(f.basis_mat(comps.T), viewdirs[app], xyz[app])
+        rgb[app] = model.render_module.forward_autograd(f.basis_mat(comps.T), viewdirs[app], xyz[app])
     acc = weight.sum(-1)
     rgb_map = (weight[..., None] * rgb).sum(-2)
     if white:
@@ -191,6 +194,7 @@ def main(argv=None) -> None:
         help="compare at the checkpoints of this quick-profile run instead of training",
     )
     args = parser.parse_args(argv)
+    retain_freed_memory()
     torch.set_num_threads(args.threads)
     cfg = load_config("s3im/configs/tensorf_blender.yaml", profile="quick")
     scene_dir = args.scene or default_scene()

@@ -8,7 +8,8 @@ config (types, unknown keys, NaN/inf numbers, counts that must be positive, the 
 device, the data (loaders validate every camera). A user error prints one line naming the key or
 file and exits with status 2; Ctrl-C prints where to continue from and exits with 130; a run whose
 training became non-finite exits with 3 and writes no metrics. ``--resume`` refuses a config that
-differs from the run's own ``config.yaml`` (except the keys in ``RESUMABLE_KEYS``).
+differs from the run's own ``config.yaml`` (except the keys in ``RESUMABLE_KEYS``). CPU runs keep freed
+large blocks in the heap (``common.engine.allocator``; ``NF_RETAIN_FREED_MEMORY=0`` turns that off).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ import yaml
 
 from common.config import Config, ConfigError, load_config, parse_cli
 from common.data.errors import DataFormatError
+from common.engine.allocator import retain_freed_memory
 from common.engine.checkpoint import latest_checkpoint
 from common.engine.experiment import (
     SAMPLER_ALIASES,
@@ -169,6 +171,8 @@ def main(
                 f"model.name: unknown model family {cfg.model.name!r}; expected one of {sorted(registry)}"
             )
         device = resolve_device(args.device, prog)
+        if device.type == "cpu":
+            retain_freed_memory()
         group = cfg.experiment.group.replace("/", "_")
         run_path = Path(args.run_dir or Path(default_run_root) / group / cfg.experiment.setting)
         check_resume(run_path, cfg, args.resume)
