@@ -19,6 +19,9 @@ For a query ray r (origin o, unit direction d) and context views C = {(I_v, K_v,
 
 Each transformer stage is ``layers`` (4) encoder layers of width ``hidden`` (256), one head, feed-forward
 ``hidden``, dropout 0.1, GELU input projection.
+
+T1's feature projection (a 1x1 convolution of the 515-channel maps) is applied to each trunk map at its own
+resolution before the bilinear resize to H/2 (``project_maps``): the same function (both are linear), less work.
 """
 
 from __future__ import annotations
@@ -71,13 +74,36 @@ class ImageEncoder(nn.Module):
         self.register_buffer("mean", torch.tensor([0.485, 0.456, 0.406]).view(1, 3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor([0.229, 0.224, 0.225]).view(1, 3, 1, 1), persistent=False)
 
-    def forward(self, images: Tensor) -> Tensor:
-        """images [B, 3, H, W] in [0, 1] -> [B, out_channels, H/2, W/2]."""
+    def maps(self, images: Tensor) -> list[Tensor]:
+        """images [B, 3, H, W] in [0, 1] -> [conv1 [B, 64, H/2, W/2], layer1 .. layer3 (own sizes), RGB at H/2]."""
         maps = self.trunk((images - self.mean) / self.std)
+        rgb = F.interpolate(images, size=maps[0].shape[-2:], mode="bilinear", align_corners=False)
+        return [*maps, rgb]
+
+    def forward(self, images: Tensor) -> Tensor:
+        """images [B, 3, H, W] in [0, 1] -> [B, out_channels, H/2, W/2] (every map bilinearly resized to H/2)."""
+        maps = self.maps(images)
         size = maps[0].shape[-2:]
-        maps = [maps[0]] + [F.interpolate(m, size=size, mode="bilinear", align_corners=False) for m in maps[1:]]
-        rgb = F.interpolate(images, size=size, mode="bilinear", align_corners=False)
-        return torch.cat([*maps, rgb], dim=1)
+        return torch.cat([resize(m, size) for m in maps], dim=1)
+
+
+def resize(x: Tensor, size) -> Tensor:
+    """Bilinear resize [B, C, h, w] -> [B, C, *size] (align_corners False); the identity at the same size."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+def project_maps(maps: list[Tensor], weight: Tensor) -> Tensor:
+    """1x1 convolution of the channel concatenation of ``maps`` resized to the first map's size, computed per map.
+
+    maps [B, C_i, h_i, w_i]; weight [O, sum C_i, 1, 1] -> [B, O, h_0, w_0]. A 1x1 convolution and a bilinear resize
+    commute (both linear, one over channels, one over pixels), so each map is projected at its own resolution and
+    then resized: conv(cat(resize(m_i))) with far less work on the low-resolution, wide maps.
+    """
+    size = maps[0].shape[-2:]
+    parts = weight.split([m.shape[1] for m in maps], dim=1)
+    return sum(resize(F.conv2d(m, w), size) for m, w in zip(maps, parts))
 
 
 def transformer(hidden: int, layers: int, dropout: float) -> nn.TransformerEncoder:
@@ -146,7 +172,7 @@ class EFT(nn.Module):
     def encode(self, images: Tensor) -> Tensor:
         """images [B, V, 3, H, W] -> projected feature maps W_f F(I) [B, V, hidden, H/2, W/2] (once per context)."""
         b, v = images.shape[:2]
-        return self.in1_features(self.encoder(images.flatten(0, 1))).unflatten(0, (b, v))
+        return project_maps(self.encoder.maps(images.flatten(0, 1)), self.in1_features.weight).unflatten(0, (b, v))
 
     def epipolar_samples(self, origins, directions, near, far, K, c2w):
         """Query-ray points and their projections into the context views.

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from common.config import load_config
+from common.engine.allocator import retain_freed_memory
 from common.metrics import lpips_label
 from common.results.plots import image_grid
 from common.results.provenance import Provenance
@@ -264,6 +265,7 @@ def views_figure(path: Path, run_root: Path, cfg, categories: list[str], v: int,
 
 def main(table_id: str, argv: list[str] | None = None) -> int:
     start = time.perf_counter()
+    retain_freed_memory()
     stem, views, methods, single = SPEC[table_id]
     profile = profile_and_source()
     cfg = load_config(PRESET, profile)

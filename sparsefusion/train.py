@@ -22,6 +22,7 @@ import torch
 
 from common.config import Config, load_config
 from common.data.synthetic.objects import CATEGORIES
+from common.engine.allocator import retain_freed_memory
 from common.engine.checkpoint import latest_checkpoint
 from common.engine.trainer import Trainer, seed_everything
 from sparsefusion.autoencoder import load_autoencoder
@@ -62,7 +63,7 @@ def train_category(cfg: Config, category: str, root: Path, run_root: Path, progr
     seed_everything(cfg.experiment.seed)
     model = SparseFusionModel(model_config(cfg, category), load_autoencoder(cfg.vldm.autoencoder))
     sequences = load_category(root, category, cfg.data.train_subset, cfg.data.image_size, cfg.data.max_train_sequences)
-    sampler = ContextSampler(sequences, cfg.train.v_min, cfg.train.v_max)
+    sampler = ContextSampler(sequences, cfg.train.v_min, cfg.train.v_max, model.autoencoder)
     trainer = Trainer(
         model,
         sampler,
@@ -86,6 +87,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--models", default="joint", help="comma-separated: joint (EFT + VLDM), pixelnerf")
     parser.add_argument("overrides", nargs="*")
     args = parser.parse_args(argv)
+    retain_freed_memory()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     cfg = load_config(PRESET, args.profile, overrides=args.overrides)
     if args.categories:

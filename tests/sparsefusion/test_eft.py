@@ -3,7 +3,7 @@
 import pytest
 import torch
 
-from sparsefusion.eft import EFT, gather_features, sample_points
+from sparsefusion.eft import EFT, gather_features, project_maps, sample_points
 from sparsefusion.geometry import look_at, project
 
 
@@ -85,3 +85,13 @@ def test_sample_points_endpoints():
     pts, z = sample_points(o, d, torch.tensor([1.0]), torch.tensor([3.0]), 5)
     torch.testing.assert_close(pts[0, 1, -1], torch.tensor([3.0, 0, 0]))
     torch.testing.assert_close(z[0], torch.tensor([1.0, 1.5, 2.0, 2.5, 3.0]))
+
+
+def test_projecting_the_maps_before_resizing_equals_projecting_the_concatenation(eft):
+    imgs = torch.rand(1, 3, 3, 32, 32)
+    official = eft.in1_features(eft.encoder(imgs[0]))  # 1x1 conv of the 515-channel concatenation at H/2
+    torch.testing.assert_close(eft.encode(imgs)[0], official, rtol=1e-4, atol=1e-5)
+    maps = [torch.randn(2, 4, 8, 8), torch.randn(2, 5, 4, 4), torch.randn(2, 3, 2, 2)]
+    w = torch.randn(6, 12, 1, 1)
+    cat = torch.cat([torch.nn.functional.interpolate(m, size=(8, 8), mode="bilinear") for m in maps], 1)
+    torch.testing.assert_close(project_maps(maps, w), torch.nn.functional.conv2d(cat, w), rtol=1e-4, atol=1e-5)

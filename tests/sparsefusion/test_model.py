@@ -1,4 +1,5 @@
-"""Joint EFT + VLDM training step through the common Trainer: losses, named optimisers, exact resume."""
+"""Joint EFT + VLDM training step through the common Trainer: losses, named optimisers, exact resume, the sampler's
+kept latents."""
 
 import numpy as np
 import torch
@@ -63,3 +64,39 @@ def test_resumed_training_equals_straight_training(tmp_path):
     for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
         torch.testing.assert_close(a, b, msg=k)
     assert not torch.equal(next(iter(build().vldm.parameters())), next(iter(straight.vldm.parameters())))
+
+
+def test_sampler_latents_equal_encoding_the_query():
+    ae = random_tiny_autoencoder()
+    s = ContextSampler([sequence(), sequence(6)], 2, 3, ae)
+    for step in range(6):
+        b = s(step, torch.Generator().manual_seed(step))
+        assert b["latent"].shape == (1, 32, 4, 4)
+        torch.testing.assert_close(b["latent"], ae.encode(b["images"][-1:]), rtol=0, atol=0)
+
+
+def test_step_with_kept_latent_equals_step_encoding_the_query():
+    batch = ContextSampler([sequence()], 2, 3, random_tiny_autoencoder())(0, torch.Generator().manual_seed(0))
+    a, b = build(), build()
+    for model, inputs in ((a, batch), (b, {k: v for k, v in batch.items() if k != "latent"})):
+        torch.manual_seed(1)  # the same dropout draws
+        model.train_step(inputs, 0, model.configure_optimizers((0.9, 0.99), 1e-8))
+    for (k, x), y in zip(a.state_dict().items(), b.state_dict().values()):
+        torch.testing.assert_close(x, y, rtol=0, atol=0, msg=k)
+
+
+def test_resumed_training_with_kept_latents_equals_straight_training(tmp_path):
+    seq = [sequence()]
+
+    def fit(iters, run, resume=False, every=None):
+        model = build()
+        sampler = ContextSampler(seq, autoencoder=model.autoencoder)
+        Trainer(model, sampler, iters=iters, run_dir=tmp_path / run, progress=False, log_every=1,
+                checkpoint_every=every).fit(resume=resume)  # fmt: skip
+        return model
+
+    straight = fit(3, "a")
+    fit(1, "b", every=1)
+    resumed = fit(3, "b", resume=True)
+    for (k, a), b in zip(straight.state_dict().items(), resumed.state_dict().values()):
+        torch.testing.assert_close(a, b, rtol=0, atol=0, msg=k)
