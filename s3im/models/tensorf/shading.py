@@ -10,8 +10,8 @@ With app_dim 27, fea_pe 2, view_pe 2: 27 + 3 + 108 + 12 = 150 inputs.
 
 Speed: the head runs on every sample of weight > rm_weight_mask_thre, all in-box samples early in
 training (~490k per 4096-ray step). ``ColourMLP`` computes the same function with a hand-written
-backward: the input matrix X [N, I] is written once (sin / cos straight into their columns, no
-concatenation), and the backward reuses the saved X, H1, H2 and rgb: sigmoid' = rgb (1 - rgb),
+backward: the input matrix X [N, I] is written once (each block into its columns, no concatenation),
+and the backward reuses the saved X, H1, H2 and rgb: sigmoid' = rgb (1 - rgb),
 ReLU' = [H > 0], d sin(2^k f) / df = 2^k cos(2^k f) read from X (autograd evaluates cos and sin again),
 and the input gradient only for the feature columns (the view-direction and point columns carry none).
 Exactness against autograd: ``tests/s3im/test_tensorf_shading.py``.
@@ -25,18 +25,21 @@ from torch import Tensor, nn
 MODES = ("MLP_Fea", "MLP_PE", "MLP")
 
 
+def pe_freqs(n_freqs: int, like: Tensor) -> Tensor:
+    """[F] frequencies 2^k, k < F, in the dtype and on the device of ``like``."""
+    return 2.0 ** torch.arange(n_freqs, dtype=like.dtype, device=like.device)
+
+
 def tensorf_pe(x: Tensor, n_freqs: int) -> Tensor:
     """[..., 2 D F] sin/cos encoding of x [..., D] with frequencies 2^k, k < F (official layout)."""
-    freqs = 2.0 ** torch.arange(n_freqs, dtype=x.dtype, device=x.device)
-    pts = (x[..., None] * freqs).reshape(*x.shape[:-1], x.shape[-1] * n_freqs)
+    pts = (x[..., None] * pe_freqs(n_freqs, x)).reshape(*x.shape[:-1], x.shape[-1] * n_freqs)
     return torch.cat([torch.sin(pts), torch.cos(pts)], -1)
 
 
 def write_pe(out: Tensor, x: Tensor, n_freqs: int) -> None:
     """Write ``tensorf_pe(x, n_freqs)`` into the columns ``out`` [N, 2 D F] (a view of the input matrix)."""
     n, d = x.shape
-    freqs = 2.0 ** torch.arange(n_freqs, dtype=x.dtype, device=x.device)
-    pts = (x[:, :, None] * freqs).reshape(n, d * n_freqs)
+    pts = (x[:, :, None] * pe_freqs(n_freqs, x)).reshape(n, d * n_freqs)
     out[:, : d * n_freqs] = torch.sin(pts)  # contiguous, then copied: sin / cos into strided columns vectorise worse
     out[:, d * n_freqs :] = torch.cos(pts)
 
@@ -49,14 +52,14 @@ def pe_backward(grad: Tensor, pe: Tensor, n_freqs: int) -> Tensor:
     half = d * n_freqs
     sin, cos = pe[:, :half].reshape(n, d, n_freqs), pe[:, half:].reshape(n, d, n_freqs)
     g_sin, g_cos = grad[:, :half].reshape(n, d, n_freqs), grad[:, half:].reshape(n, d, n_freqs)
-    freqs = 2.0 ** torch.arange(n_freqs, dtype=pe.dtype, device=pe.device)
-    return ((cos * g_sin).sub_(sin * g_cos) * freqs).sum(-1)
+    return ((cos * g_sin).sub_(sin * g_cos) * pe_freqs(n_freqs, pe)).sum(-1)
 
 
 class ColourMLP(torch.autograd.Function):
-    """rgb = sigmoid(W3 relu(W2 relu(W1 X + b1) + b2) + b3) with X = [features, rest] where the columns
-    ``pe_cols`` = (start, n_freqs) hold PE(features) (or None); gradients for the features and the six
-    weights (see the module doc). ``rest`` [N, I - C] holds the other input columns, already written."""
+    """rgb = sigmoid(W3 relu(W2 relu(W1 X + b1) + b2) + b3) for the input matrix ``x`` [N, I]: the forward
+    writes the features [N, C] into its first C columns and PE(features) into the columns ``pe_cols`` =
+    (start, n_freqs) (None: no feature PE); the other columns arrive written. Gradients for the features
+    and the six weights (see the module doc)."""
 
     @staticmethod
     def forward(ctx, features, x, pe_cols, w1, b1, w2, b2, w3, b3):
