@@ -34,6 +34,11 @@ from common.data.synthetic.write_co3d import write_co3d
 CAMERA_DISTANCE = 3.0
 
 
+def frame_tensor(images: np.ndarray) -> torch.Tensor:
+    """uint8 frames [N, S, S, 3] -> float [N, 3, S, S] in [0, 1]."""
+    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
+
+
 def crop_box(mask: np.ndarray, context: float) -> tuple[float, float, float]:
     """(x0, y0, side) of the square around the mask's bounding box enlarged by ``context`` (fraction)."""
     ys, xs = np.nonzero(mask)

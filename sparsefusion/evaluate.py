@@ -29,6 +29,7 @@ import torch.nn.functional as F
 from common.data.co3dv2 import eval_frame_indices
 from common.data.io import atomic_write_bytes
 from common.metrics import choose_lpips, evaluate_images, load_lpips
+from sparsefusion.data import frame_tensor
 from sparsefusion.distill import DistillSettings, optimize_ngp
 from sparsefusion.geometry import circle_cameras, relative_to, view_angle_deg
 from sparsefusion.model import SparseFusionModel
@@ -57,7 +58,7 @@ def angle_bin(angle: float) -> str:
 
 def to_tensors(seq: dict, idx: list[int]) -> dict:
     return {
-        "images": torch.from_numpy(seq["images"][idx]).permute(0, 3, 1, 2).float() / 255,
+        "images": frame_tensor(seq["images"][idx]),
         "masks": torch.from_numpy(seq["masks"][idx])[:, None].float(),
         "K": torch.from_numpy(seq["K"][idx]),
         "c2w": torch.from_numpy(seq["c2w"][idx]),

@@ -14,13 +14,13 @@ The frozen autoencoder is held outside the module's parameters (not in checkpoin
 
 from __future__ import annotations
 
-import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 from common.cameras import rays_from_pixels
 from sparsefusion.autoencoder import FrozenAutoencoder
+from sparsefusion.data import frame_tensor
 from sparsefusion.eft import EFT
 from sparsefusion.geometry import grid_rays, relative_to
 from sparsefusion.vldm import VLDM
@@ -30,11 +30,6 @@ def depth_range(c2w_query: Tensor, radius: float) -> tuple[Tensor, Tensor]:
     """EFT sampling range along query rays: camera distance to the origin (object centre) -/+ radius, [B]."""
     d = c2w_query[:, :3, 3].norm(dim=-1)
     return (d - radius).clamp(min=1e-2), d + radius
-
-
-def frame_tensor(images: np.ndarray) -> Tensor:
-    """uint8 frames [N, S, S, 3] -> float [N, 3, S, S] in [0, 1]."""
-    return torch.from_numpy(images).permute(0, 3, 1, 2).float() / 255
 
 
 class ContextSampler:

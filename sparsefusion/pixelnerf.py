@@ -59,7 +59,7 @@ from common.render import (
     stratified_samples,
     weights_from_density,
 )
-from sparsefusion.data import load_category
+from sparsefusion.data import frame_tensor, load_category
 from sparsefusion.eft import gather_features, imagenet_trunk
 from sparsefusion.geometry import embedding_dim, grid_rays, harmonic_embedding, project
 
@@ -298,7 +298,7 @@ class RaySampler:
         o, d = rays_from_pixels(K[frame], c2w[frame], pix % s, pix // s)
         rgb = seq["images"][frame.numpy(), (pix // s).numpy(), (pix % s).numpy()]
         return {
-            "images": torch.from_numpy(seq["images"][ctx]).permute(0, 3, 1, 2).float() / 255,
+            "images": frame_tensor(seq["images"][ctx]),
             "K": K[ctx],
             "c2w": c2w[ctx],
             "origins": o,
