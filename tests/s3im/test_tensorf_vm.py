@@ -6,7 +6,17 @@ import numpy as np
 import pytest
 import torch
 
-from s3im.models.tensorf.vm import MAT_MODE, VEC_MODE, TensorVMSplit, sample_line, tv_loss
+from s3im.models.tensorf import vm
+from s3im.models.tensorf.vm import (
+    MAT_MODE,
+    VEC_MODE,
+    TensorVMSplit,
+    sample_line,
+    sample_plane,
+    sample_plane_rows,
+    tv_loss,
+    use_gather,
+)
 
 
 def bilinear(img: np.ndarray, x: float, y: float) -> float:
@@ -60,18 +70,47 @@ def test_grid_size_and_shapes(field):
     assert [int(line.shape[2]) for line in field.density_line] == [7, 6, 5]  # lines along Z, Y, X
 
 
-def test_density_feature_is_the_sum_of_plane_times_line_over_components(field):
+@pytest.fixture(params=["gather", "grid_sample"])
+def plane_kernel(request, monkeypatch):
+    """Runs a test with every plane through the gather (``sample_plane_rows``) or through ``grid_sample``."""
+    monkeypatch.setattr(vm, "GATHER_POINTS_PER_NODE", 1e9 if request.param == "gather" else 0.0)
+    return request.param
+
+
+def test_density_feature_is_the_sum_of_plane_times_line_over_components(field, plane_kernel):
     xyz = points()
     got = field.density_feature(xyz)
     ref = [sum(row) for row in loop_components(field.density_plane, field.density_line, xyz.numpy())]
     np.testing.assert_allclose(got.detach().numpy(), ref, rtol=1e-10, atol=1e-12)
 
 
-def test_app_feature_is_basis_of_concatenated_products(field):
+def test_app_feature_is_basis_of_concatenated_products(field, plane_kernel):
     xyz = points()
     comps = torch.tensor(loop_components(field.app_plane, field.app_line, xyz.numpy()), dtype=torch.float64)
     got = field.app_feature(xyz)
     np.testing.assert_allclose(got.detach().numpy(), (comps @ field.basis_mat.weight.t()).detach().numpy(), atol=1e-12)
+
+
+def test_plane_gather_equals_grid_sample_in_values_and_plane_gradient():
+    torch.manual_seed(3)
+    plane = torch.randn(1, 6, 9, 7, dtype=torch.float64, requires_grad=True)
+    inside = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
+    corners = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
+    coords = torch.cat([inside, corners])
+    weights = torch.randn(coords.shape[0], 6, dtype=torch.float64)
+    ref = sample_plane(plane, coords).t()
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), plane)
+    got = sample_plane_rows(plane, coords)
+    (g_got,) = torch.autograd.grad((got * weights).sum(), plane)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(g_got, g_ref, rtol=0, atol=1e-12)
+
+
+def test_use_gather_follows_points_per_node():
+    plane = torch.zeros(1, 4, 10, 10)
+    assert use_gather(plane, 100)
+    assert not use_gather(plane, int(vm.GATHER_POINTS_PER_NODE * 100))
+    assert not use_gather(torch.zeros(1, 4, 1, 10), 1)  # a plane of one row has no 2 x 2 cell
 
 
 def test_sample_line_is_linear_interpolation_along_the_line():
