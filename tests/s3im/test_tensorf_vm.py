@@ -12,6 +12,7 @@ from s3im.models.tensorf.vm import (
     VEC_MODE,
     TensorVMSplit,
     sample_line,
+    sample_line_rows,
     sample_plane,
     sample_plane_rows,
     tv_loss,
@@ -106,11 +107,25 @@ def test_plane_gather_equals_grid_sample_in_values_and_plane_gradient():
     torch.testing.assert_close(g_got, g_ref, rtol=0, atol=1e-12)
 
 
+def test_line_rows_equal_grid_sample_in_values_and_line_gradient():
+    torch.manual_seed(4)
+    line = torch.randn(1, 5, 9, 1, dtype=torch.float64, requires_grad=True)
+    z = torch.cat([torch.rand(300, dtype=torch.float64) * 2 - 1, torch.tensor([-1.0, 1.0, 0.0], dtype=torch.float64)])
+    weights = torch.randn(z.shape[0], 5, dtype=torch.float64)
+    ref = sample_line(line, z).t()
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), line)
+    got = sample_line_rows(line, z)
+    (g_got,) = torch.autograd.grad((got * weights).sum(), line)
+    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
+    torch.testing.assert_close(g_got, g_ref, rtol=0, atol=1e-12)
+
+
 def test_use_gather_follows_points_per_node():
-    plane = torch.zeros(1, 4, 10, 10)
-    assert use_gather(plane, 100)
-    assert not use_gather(plane, int(vm.GATHER_POINTS_PER_NODE * 100))
-    assert not use_gather(torch.zeros(1, 4, 1, 10), 1)  # a plane of one row has no 2 x 2 cell
+    plane, line = torch.zeros(1, 4, 10, 10), torch.zeros(1, 4, 10, 1)
+    assert use_gather(plane, line, 100)
+    assert not use_gather(plane, line, int(vm.GATHER_POINTS_PER_NODE * 100))
+    assert not use_gather(torch.zeros(1, 4, 1, 10), line, 1)  # a plane of one row has no 2 x 2 cell
+    assert not use_gather(plane, torch.zeros(1, 4, 1, 1), 1)  # nor a line of one node a segment
 
 
 def test_sample_line_is_linear_interpolation_along_the_line():

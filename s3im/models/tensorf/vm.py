@@ -19,14 +19,17 @@ The appearance has the same form, A = sum_i sum_r basis[:, i r] P_i,r (x) L_i,r 
 ``app_feature_dense``); the model uses it when the colour samples outnumber the grid nodes (early in
 training, when most samples pass the weight threshold).
 
-Sampling kernels: lines through one ``F.grid_sample`` each (as the official code). Planes through
-``F.grid_sample`` while the points outnumber the plane's nodes by more than ``GATHER_POINTS_PER_NODE``,
-else as a gather of the four corner rows from the channel-last [H W, C] table with their bilinear
-weights (``F.embedding_bag``, mode sum, per-sample weights): the same values up to float rounding for
-points inside [-1, 1]^2. The CPU kernel of ``grid_sample``'s backward slows down as the plane grows,
-the gather's does not: fwd + bwd of a 48-channel plane on one thread, 85k points on 134 x 116: 0.76 s
-vs 0.14 s; 300k on 300^2: 4.1 s vs 0.65 s; but 490k on 64^2: 1.22 s vs 1.36 s and 200k on 32^2: 0.32 s
-vs 0.44 s (many points per node: the gather's backward accumulates long runs of equal rows).
+Sampling kernels: one ``F.grid_sample`` per plane and per line (as the official code; [C, N] outputs)
+while the points outnumber the plane's nodes by more than ``GATHER_POINTS_PER_NODE``; else row kernels
+with [N, C] outputs: the plane as a gather of the four corner rows from the channel-last [H W, C] table
+with their bilinear weights (``F.embedding_bag``, mode sum, per-sample weights), the line as a gather of
+two rows and a lerp. The same values up to float rounding for points inside [-1, 1]^3. The CPU kernel
+of ``grid_sample``'s backward slows down as the plane grows, the gather's does not: fwd + bwd of a
+48-channel plane on one thread, 85k points on 134 x 116: 0.76 s vs 0.14 s; 300k on 300^2: 4.1 s vs
+0.65 s; but 490k on 64^2: 1.22 s vs 1.36 s and 200k on 32^2: 0.32 s vs 0.44 s (many points per node:
+the gather's backward accumulates long runs of equal rows). ``app_feature`` (3 x 48 components + basis,
+fwd + bwd, CPU time on one thread): 85k points on 134 x 134 x 116: grid_sample 2.12 s, rows 0.79 s;
+114k points on 74 x 74 x 71: 1.65 s vs 1.02 s.
 
 Resolution changes (``upsample``: bilinear interpolation with align_corners=True, which keeps the
 values at the nodes shared by both grids; ``shrink``: crop to node ranges) replace the parameters:
@@ -66,11 +69,11 @@ def sample_plane(plane: Tensor, coords: Tensor) -> Tensor:
     return out.view(plane.shape[1], -1)
 
 
-def use_gather(plane: Tensor, n_points: int) -> bool:
-    """True where ``sample_plane_rows`` is the faster kernel: n_points < GATHER_POINTS_PER_NODE * H * W (and
-    the plane has at least 2 x 2 nodes)."""
+def use_gather(plane: Tensor, line: Tensor, n_points: int) -> bool:
+    """True where the row kernels (``sample_plane_rows``, ``sample_line_rows``) are the faster choice:
+    n_points < GATHER_POINTS_PER_NODE * H * W, and the plane has at least 2 x 2 nodes, the line 2."""
     h, w = plane.shape[2], plane.shape[3]
-    return h >= 2 and w >= 2 and n_points < GATHER_POINTS_PER_NODE * h * w
+    return h >= 2 and w >= 2 and line.shape[2] >= 2 and n_points < GATHER_POINTS_PER_NODE * h * w
 
 
 def sample_plane_rows(plane: Tensor, coords: Tensor) -> Tensor:
@@ -99,6 +102,21 @@ def sample_line(line: Tensor, coords: Tensor) -> Tensor:
     line as an [L, 1] image at (0, coords) (align_corners=True), as the official code."""
     grid = torch.stack([torch.zeros_like(coords), coords], -1).view(1, -1, 1, 2)
     return F.grid_sample(line, grid, mode="bilinear", align_corners=True).view(line.shape[1], -1)
+
+
+def sample_line_rows(line: Tensor, coords: Tensor) -> Tensor:
+    """Linear samples [N, C] of ``line`` [1, C, L, 1] at ``coords`` [N] in [-1, 1] (align_corners=True), in the
+    row layout of ``sample_plane_rows``: u = (z + 1) (L - 1) / 2, i = floor(u) in [0, L - 2], f = u - i,
+    out = (1 - f) T[i] + f T[i + 1] with T = the line as [L, C]. Equals ``sample_line(...).t()`` inside the
+    line; needs L >= 2."""
+    n = line.shape[2]
+    table = line[0, :, :, 0].t()
+    with torch.no_grad():
+        u = ((coords + 1) * (0.5 * (n - 1))).clamp(0, n - 1)
+        i = u.floor().clamp(max=n - 2)
+        f = (u - i)[:, None].to(line.dtype)
+        i = i.long()
+    return torch.lerp(table[i], table[i + 1], f)
 
 
 def tv_loss(x: Tensor) -> Tensor:
@@ -178,11 +196,11 @@ class TensorVMSplit(nn.Module):
         pc, lc = plane_coords(xyz), line_coords(xyz)
         out = xyz.new_zeros(xyz.shape[0])
         for i in range(3):
-            plane, line = self.density_plane[i], sample_line(self.density_line[i], lc[i])
-            if use_gather(plane, xyz.shape[0]):
-                out = out + (sample_plane_rows(plane, pc[i]) * line.t()).sum(1)
+            plane, line = self.density_plane[i], self.density_line[i]
+            if use_gather(plane, line, xyz.shape[0]):
+                out = out + (sample_plane_rows(plane, pc[i]) * sample_line_rows(line, lc[i])).sum(1)
             else:
-                out = out + (sample_plane(plane, pc[i]) * line).sum(0)
+                out = out + (sample_plane(plane, pc[i]) * sample_line(line, lc[i])).sum(0)
         return out
 
     def app_volume(self) -> Tensor:
@@ -215,11 +233,11 @@ class TensorVMSplit(nn.Module):
         pc, lc = plane_coords(xyz), line_coords(xyz)
         parts = []
         for i in range(3):
-            plane, line = self.app_plane[i], sample_line(self.app_line[i], lc[i])
-            if use_gather(plane, xyz.shape[0]):
-                parts.append(sample_plane_rows(plane, pc[i]) * line.t())
+            plane, line = self.app_plane[i], self.app_line[i]
+            if use_gather(plane, line, xyz.shape[0]):
+                parts.append(sample_plane_rows(plane, pc[i]) * sample_line_rows(line, lc[i]))
             else:
-                parts.append((sample_plane(plane, pc[i]) * line).t())
+                parts.append((sample_plane(plane, pc[i]) * sample_line(line, lc[i])).t())
         return torch.cat(parts, 1)
 
     def app_feature(self, xyz: Tensor) -> Tensor:
