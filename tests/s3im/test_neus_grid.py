@@ -269,3 +269,89 @@ def test_coarse_to_fine_follows_the_training_step_and_evaluation_uses_all_levels
 def test_coarse_to_fine_config_errors_are_one_line(bad):
     with pytest.raises(ValueError, match=r"^NeuS grid_coarse_to_fine must be \[\] \(off\) or [^\n]*$"):
         resolve_config({"grid_coarse_to_fine": bad})
+
+
+def test_grid_box_maps_its_corners_to_the_table_and_scales_the_jacobian():
+    box = ([-0.5, -0.25, 0.0], [0.5, 0.75, 0.25])
+    grid = MultiResDenseGrid(2, 2, 3, 5, init_std=1.0, generator=torch.Generator().manual_seed(3), box=box).double()
+    ref = random_grid(levels=2, features=2, lo=3, hi=5, seed=3)  # same table on [-1, 1]^3
+    assert torch.equal(grid.table, ref.table)
+    x = torch.rand(40, 3, dtype=torch.float64, generator=torch.Generator().manual_seed(4))
+    lo, hi = torch.tensor(box[0], dtype=torch.float64), torch.tensor(box[1], dtype=torch.float64)
+    xb = lo + (hi - lo) * x  # points of the box
+    xc = 2.0 * x - 1.0  # the same points of the unit cube
+    f, jac = grid.lookup(xb, jacobian=True)
+    f_ref, jac_ref = ref.lookup(xc, jacobian=True)
+    assert torch.allclose(f, f_ref, atol=1e-12)
+    assert torch.allclose(jac, jac_ref * (2.0 / (hi - lo))[:, None, None], atol=1e-10)  # d xc / d xb = 2 / size
+    assert grid.finest_cell == pytest.approx(1.0 / 4)  # largest edge 1.0 over R_max - 1 = 4 cells
+
+
+def test_grid_box_config_default_validation_and_scene_resolution():
+    from s3im.models.neus.family import grid_box_of, model_config
+
+    assert resolve_config({})["grid_box"] is None
+    assert NeuS(GRID).sdf_network.grid.box == ((-1.0,) * 3, (1.0,) * 3)
+    model = NeuS({**GRID, "grid_box": [[-0.5, -0.5, -0.25], [0.5, 0.5, 0.25]]})
+    assert model.sdf_network.grid.box == ((-0.5, -0.5, -0.25), (0.5, 0.5, 0.25))
+    for bad in ([[0, 0, 0], [1, 1]], [[0, 0, 0], [1, 0, 1]], "room", [1, 2]):
+        with pytest.raises(ValueError, match=r"^NeuS grid_box [^\n]*$"):
+            resolve_config({"grid_box": bad})
+    with pytest.raises(ValueError, match="must be resolved"):
+        NeuS({**GRID, "grid_box": "scene"})  # the family resolves 'scene'
+
+    class Scene:
+        bbox = np.array([[-0.6, -0.5, -1.3], [0.6, 0.5, 0.3]], dtype=np.float32)
+
+    assert np.allclose(grid_box_of(Scene()), [[-0.6, -0.5, -1.0], [0.6, 0.5, 0.3]])  # clipped to [-1, 1]^3
+
+    class Cfg:
+        class model:
+            @staticmethod
+            def to_dict():
+                return {"name": "neus", "normalize": "sphere", "grid_box": "scene"}
+
+    assert model_config(Cfg(), Scene())["grid_box"] == grid_box_of(Scene())
+    with pytest.raises(ValueError, match="needs the scene"):
+        model_config(Cfg())
+
+
+@pytest.mark.parametrize("mode", ["input", "detach", "none"])
+def test_color_normal_modes_route_the_colour_gradient(mode):
+    assert resolve_config({})["color_normal"] == "input"  # official: the normal is a colour input
+    torch.manual_seed(0)
+    model = NeuS({**GRID, "color_normal": mode})
+    with torch.no_grad():
+        model.sdf_network.lin0.weight_v.normal_(0.0, 0.5)  # the grid features reach the SDF
+    seen = []
+    real = model.color_network.forward
+
+    def spy(points, normals, view_dirs, feature, **kw):
+        seen.append(normals)
+        return real(points, normals, view_dirs, feature, **kw)
+
+    model.color_network.forward = spy
+    batch = {"rays_o": torch.zeros(8, 3), "rays_d": torch.nn.functional.normalize(torch.randn(8, 3), dim=-1)}
+    model(batch, 1)["rgb"].sum().backward()
+    normals = seen[-1]
+    assert (not normals.any()) == (mode == "none")
+    assert normals.requires_grad == (mode == "input")
+    # (the colour still reaches the geometry through alpha and the shared feature in every mode)
+    assert model.sdf_network.grid.table.grad.abs().sum() > 0
+
+
+def test_color_normal_config_error_is_one_line():
+    with pytest.raises(ValueError, match=r"^NeuS color_normal must be one of \('input', 'detach', 'none'\)[^\n]*$"):
+        resolve_config({"color_normal": "off"})
+
+
+def test_colour_network_takes_a_per_ray_view_encoding():
+    from s3im.models.neus.network import ColorNetwork
+
+    torch.manual_seed(0)
+    net = ColorNetwork(d_feature=8, d_hidden=16, n_layers=2, multires_view=4)
+    p, n, f = torch.randn(10, 3), torch.randn(10, 3), torch.randn(10, 8)
+    d = torch.nn.functional.normalize(torch.randn(10, 3), dim=-1)
+    ref = net(p, n, d, f)
+    assert torch.equal(net(p, n, net.encode_view(d), f, view_encoded=True), ref)
+    assert torch.equal(ColorNetwork(8, 16, 2, multires_view=0).encode_view(d), d)

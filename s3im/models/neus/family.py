@@ -45,13 +45,25 @@ def neus_data(cfg: Config) -> ExperimentData:
     return ExperimentData(scene=scene, source=source, train=RayBank(scene, "train"))
 
 
-def model_config(cfg: Config) -> dict:
-    """The ``model:`` subtree minus the family's own keys (normalize, sphere_radius)."""
-    return {k: v for k, v in cfg.model.to_dict().items() if k not in FAMILY_KEYS}
+def model_config(cfg: Config, scene=None) -> dict:
+    """The ``model:`` subtree minus the family's own keys (normalize, sphere_radius); ``grid_box: scene`` becomes
+    the normalised scene box of ``scene`` (``grid_box_of``)."""
+    out = {k: v for k, v in cfg.model.to_dict().items() if k not in FAMILY_KEYS}
+    if out.get("grid_box") == "scene":
+        if scene is None:
+            raise ValueError("model.grid_box: scene needs the scene (its normalised bounding box)")
+        out["grid_box"] = grid_box_of(scene)
+    return out
+
+
+def grid_box_of(scene) -> list[list[float]]:
+    """The normalised scene box [[lo], [hi]] clipped to [-1, 1]^3 (the region NeuS models)."""
+    lo, hi = np.asarray(scene.bbox, dtype=np.float64)
+    return [np.maximum(lo, -1.0).tolist(), np.minimum(hi, 1.0).tolist()]
 
 
 def neus_stages(cfg: Config, data: ExperimentData, device: torch.device) -> list[Stage]:
-    model_cfg = model_config(cfg)
+    model_cfg = model_config(cfg, data.scene)
 
     def build(_previous) -> torch.nn.Module:
         return NeuS(model_cfg).to(device)

@@ -1,17 +1,18 @@
 """Multi-resolution DENSE feature grid for the grid-encoded NeuS SDF (instant-nsr-pl / NeuS2 / Neuralangelo style).
 
 Level l = 0 .. L-1 has R_l nodes per axis, R_l = round(R_min * b^l), b = (R_max / R_min)^(1 / (L - 1)), its nodes ON
-the corners of the cube [-1, 1]^3 (node i at -1 + 2 i / (R_l - 1)), F features per node. All levels share one
+the corners of the box [lo, hi] (default the cube [-1, 1]^3; node i at lo + (hi - lo) i / (R_l - 1)), F features per
+node. All levels share one
 feature-major parameter ``table`` [F, sum_l R_l^3]; node (i, j, k) of level l is column offset_l + (i R_l + j) R_l + k.
 
 Lookup of x [N, 3] (trilinear):
-    p = clamp((x + 1) / 2 (R_l - 1), 0, R_l - 1),  i0 = min(floor(p), R_l - 2),  u = p - i0 in [0, 1]^3,
+    p = clamp((x - lo) / (hi - lo) (R_l - 1), 0, R_l - 1),  i0 = min(floor(p), R_l - 2),  u = p - i0 in [0, 1]^3,
     f_l(x) = sum_{c in {0,1}^3} w_c(u) table[offset_l + index(i0 + c)],  w_c(u) = prod_k (c_k u_k + (1 - c_k)(1 - u_k)),
 output [N, L F] level-major. With ``jacobian=True`` also d f / d x_k [3, N, L F] in closed form: the same gather
-with the weights d w_c / d x_k = (R_l - 1) / 2 (2 c_k - 1) prod_{j != k} (...) (0 where the clamp is active), so the
-analytic SDF gradient and the eikonal loss need first-order backward only. Points outside the cube read the clamped
-boundary value. ``active_levels`` = k (coarse-to-fine, Neuralangelo) zeroes the features of levels >= k (and their
-Jacobian, so their table entries get no gradient); None: all levels.
+with the weights d w_c / d x_k = (R_l - 1) / (hi_k - lo_k) (2 c_k - 1) prod_{j != k} (...) (0 where the clamp is
+active), so the analytic SDF gradient and the eikonal loss need first-order backward only. Points outside the box
+read the clamped boundary value. ``active_levels`` = k (coarse-to-fine, Neuralangelo) zeroes the features of levels
+>= k (and their Jacobian, so their table entries get no gradient); None: all levels.
 
 The gather + weighted sum is a custom autograd function on contiguous per-feature rows (fast on one CPU thread);
 its backward is one 1-D ``index_add`` into the table (and a gather for d / d weights, i.e. d / d x), made of
@@ -19,6 +20,8 @@ differentiable operations, so the lookup is differentiable to any order w.r.t. t
 """
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 import torch
 from torch import Tensor, nn
@@ -81,8 +84,16 @@ class MultiResDenseGrid(nn.Module):
         max_res: int = 128,
         init_std: float = 1e-4,
         generator: torch.Generator | None = None,
+        box: tuple[Sequence[float], Sequence[float]] | None = None,
     ):
         super().__init__()
+        lo, hi = ([-1.0] * 3, [1.0] * 3) if box is None else box
+        lo_t, hi_t = torch.as_tensor(lo, dtype=torch.float32), torch.as_tensor(hi, dtype=torch.float32)
+        if lo_t.shape != (3,) or hi_t.shape != (3,) or not bool((hi_t > lo_t).all()):
+            raise ValueError(f"grid box must be ([3], [3]) with hi > lo, got {box!r}")
+        self.box = (tuple(float(v) for v in lo_t), tuple(float(v) for v in hi_t))
+        self.register_buffer("_lo", lo_t[:, None, None], persistent=False)  # [3, 1, 1]
+        self.register_buffer("_size", (hi_t - lo_t)[:, None, None], persistent=False)
         self.resolutions = level_resolutions(int(n_levels), int(min_res), int(max_res))
         self.n_levels, self.n_features = len(self.resolutions), int(n_features)
         sizes = [r**3 for r in self.resolutions]
@@ -102,8 +113,8 @@ class MultiResDenseGrid(nn.Module):
 
     @property
     def finest_cell(self) -> float:
-        """Edge length 2 / (R_max - 1) of the finest level's cells (in the [-1, 1] frame)."""
-        return 2.0 / (self.resolutions[-1] - 1)
+        """Largest edge length (hi - lo) / (R_max - 1) of the finest level's cells (2 / (R_max - 1) in [-1, 1]^3)."""
+        return max(h - lo for lo, h in zip(*self.box)) / (self.resolutions[-1] - 1)
 
     def forward(self, x: Tensor) -> Tensor:
         """[N, L F] features of x [N, 3]."""
@@ -113,7 +124,8 @@ class MultiResDenseGrid(nn.Module):
         """(features [N, L F], d features / d x_k [3, N, L F] when ``jacobian`` else None); module doc."""
         n, levels = x.shape[0], self.n_levels
         res = self._res.to(x.dtype)[:, None]  # [L, 1]
-        raw = (x.T[:, None, :] + 1.0) * 0.5 * (res - 1.0)  # [3, L, N] (axis-major: contiguous per axis)
+        box_lo, box_size = self._lo.to(x.dtype), self._size.to(x.dtype)  # [3, 1, 1]
+        raw = (x.T[:, None, :] - box_lo) / box_size * (res - 1.0)  # [3, L, N] (axis-major: contiguous per axis)
         pos = torch.minimum(raw.clamp(min=0.0), res - 1.0)
         cell = torch.minimum(pos.detach().floor().long(), self._res[:, None] - 2)  # [3, L, N]
         u = pos - cell.to(x.dtype)
@@ -124,7 +136,7 @@ class MultiResDenseGrid(nn.Module):
         sets = [corner_weights((lo[0], hi[0]), (lo[1], hi[1]), (lo[2], hi[2]))]
         if jacobian:
             inside = ((raw > 0.0) & (raw < res - 1.0)).to(x.dtype)
-            slope = inside * 0.5 * (res - 1.0)  # d u / d x_k [3, L, N]
+            slope = inside * (res - 1.0) / box_size  # d u / d x_k [3, L, N]
             d = [(-slope[k], slope[k]) for k in range(3)]
             a = [(lo[k], hi[k]) for k in range(3)]
             sets += [
@@ -141,4 +153,6 @@ class MultiResDenseGrid(nn.Module):
         return out[0], (out[1:] if jacobian else None)
 
     def extra_repr(self) -> str:
-        return f"resolutions={self.resolutions}, n_features={self.n_features}, params={self.table.numel()}"
+        return (
+            f"resolutions={self.resolutions}, n_features={self.n_features}, params={self.table.numel()}, box={self.box}"
+        )

@@ -19,6 +19,9 @@ Per batch of R rays (unit directions, scene normalised so that the region of int
      eikonal = igr_weight * mean over samples with |x| < 1.2 of (|grad| - 1)^2; mask = mask_weight *
      BCE(clip(sum w, 1e-3, 1 - 1e-3), m) (m = the foreground mask when mask_weight > 0, else 1).
      Multiplex training adds lambda * S3IM on "rgb" (the driver's extra loss, as sdfstudio's hook).
+Quick-profile options (defaults official / off; models/neus/README.md "Quick profile"): ``grid_box`` (the grid's
+box, "scene" = the normalised scene box), ``color_normal`` ("detach": the colour's normal input carries no gradient
+into the SDF).
 
 Speed: the networks run on ``netchunk`` points at a time (whole rays), so every [points, 256] temporary
 stays below glibc's mmap threshold and is reused instead of page-faulted anew each step; on the CPU their
@@ -68,6 +71,8 @@ DEFAULTS: dict = {
     "grid_max_res": 128,
     "grid_features": 2,
     "grid_init_std": 1e-4,  # grid features ~ U(-std, std)
+    "grid_box": None,  # the grid box [[lo x, y, z], [hi x, y, z]] (normalised frame); None / []: [-1, 1]^3;
+    # "scene": the normalised scene box (resolved by the family, s3im.models.neus.family)
     "grid_coarse_to_fine": [],  # [k0, n]: levels 0..k0-1 active at step 0, one more every n steps; []: all
     "grid_lrate": 1e-2,  # Adam learning rate of the grid features (own param group "grid")
     "variance_lrate": 0.0,  # Adam learning rate of the variance (own group "variance"); 0: lrate, in "neus"
@@ -76,6 +81,8 @@ DEFAULTS: dict = {
     "geometric_init": True,
     "weight_norm": True,
     "inside_outside": False,  # True for rooms seen from inside (sdf > 0 inside the sphere at init)
+    "color_normal": "input",  # the colour network's normal input: input (official) | detach (no colour gradient into
+    # the geometry through the normal; the SDF learns from alpha only) | none (zeros)
     "color_hidden": 256,
     "color_layers": 4,
     "multires_view": 4,
@@ -100,6 +107,7 @@ DEFAULTS: dict = {
 
 
 ENCODINGS = ("pe", "grid")
+COLOR_NORMAL = ("input", "detach", "none")
 
 
 def build_grid(c: dict) -> MultiResDenseGrid | None:
@@ -112,7 +120,26 @@ def build_grid(c: dict) -> MultiResDenseGrid | None:
         min_res=int(c["grid_min_res"]),
         max_res=int(c["grid_max_res"]),
         init_std=float(c["grid_init_std"]),
+        box=grid_box(c["grid_box"]),
     )
+
+
+def grid_box(box) -> tuple[list[float], list[float]] | None:
+    """``grid_box`` as (lo [3], hi [3]), None for [] (the cube [-1, 1]^3)."""
+    if box is None or (isinstance(box, (list, tuple)) and len(box) == 0):
+        return None
+    if isinstance(box, str):
+        raise ValueError(
+            f"NeuS grid_box {box!r} must be resolved to [[lo], [hi]] before building the model (the family "
+            "resolves 'scene' to the normalised scene box)"
+        )
+    try:
+        lo, hi = ([float(v) for v in b] for b in box)
+    except (TypeError, ValueError):
+        raise ValueError(f"NeuS grid_box must be [] or [[lo x, y, z], [hi x, y, z]], got {box!r}") from None
+    if len(lo) != 3 or len(hi) != 3 or any(h <= low for low, h in zip(lo, hi)):
+        raise ValueError(f"NeuS grid_box must be [] or [[lo x, y, z], [hi x, y, z]] with hi > lo, got {box!r}")
+    return lo, hi
 
 
 def resolve_config(model_cfg: dict) -> dict:
@@ -143,6 +170,12 @@ def resolve_config(model_cfg: dict) -> dict:
                 f"NeuS inv_s_floor needs 0 < start <= end and inv_s_floor_steps >= 0, got {list(floor)}, "
                 f"{out['inv_s_floor_steps']}"
             )
+    if not isinstance(out["grid_box"], str):
+        grid_box(out["grid_box"])
+    elif out["grid_box"] != "scene":
+        raise ValueError(f"NeuS grid_box must be [], 'scene' or [[lo], [hi]], got {out['grid_box']!r}")
+    if out["color_normal"] not in COLOR_NORMAL:
+        raise ValueError(f"NeuS color_normal must be one of {COLOR_NORMAL}, got {out['color_normal']!r}")
     c2f = out["grid_coarse_to_fine"]
     if c2f is None or c2f == 0:
         c2f = out["grid_coarse_to_fine"] = []
@@ -280,7 +313,11 @@ class NeuS(nn.Module):
         pts = rays_o[:, None, :] + rays_d[:, None, :] * mid_t[..., None]  # [R, S, 3]
         dirs = rays_d[:, None, :].expand(R, S, 3)
         sdf, feature, grad = self.sdf_network.sdf_and_gradient(pts.reshape(-1, 3), create_graph=create_graph)
-        color = self.color_network(pts.reshape(-1, 3), grad, dirs.reshape(-1, 3), feature).reshape(R, S, 3)
+        mode = self.cfg["color_normal"]
+        normal_in = grad if mode == "input" else grad.detach() if mode == "detach" else torch.zeros_like(grad)
+        view = self.color_network.encode_view(rays_d)  # once per ray (the same values as per sample)
+        view = view[:, None, :].expand(R, S, view.shape[-1]).reshape(R * S, -1)
+        color = self.color_network(pts.reshape(-1, 3), normal_in, view, feature, view_encoded=True).reshape(R, S, 3)
         grad = grad.reshape(R, S, 3)
         inv_s = self.deviation_network.inv_s()
         floor = inv_s_floor(self.cfg["inv_s_floor"], int(self.cfg["inv_s_floor_steps"]), step)

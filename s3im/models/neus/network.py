@@ -486,9 +486,16 @@ class ColorNetwork(nn.Module):
         for layer in range(self.num_layers - 1):
             setattr(self, f"lin{layer}", WeightNormLinear(dims[layer], dims[layer + 1], weight_norm))
 
-    def forward(self, points: Tensor, normals: Tensor, view_dirs: Tensor, feature: Tensor) -> Tensor:
-        if self.multires_view > 0:
-            view_dirs = positional_encoding(view_dirs, self.multires_view)
+    def encode_view(self, view_dirs: Tensor) -> Tensor:
+        """PE_multires_view(view_dirs) (the view dirs themselves when multires_view is 0)."""
+        return positional_encoding(view_dirs, self.multires_view) if self.multires_view > 0 else view_dirs
+
+    def forward(
+        self, points: Tensor, normals: Tensor, view_dirs: Tensor, feature: Tensor, view_encoded: bool = False
+    ) -> Tensor:
+        """``view_encoded``: ``view_dirs`` already went through ``encode_view`` (NeuS encodes each ray once)."""
+        if not view_encoded:
+            view_dirs = self.encode_view(view_dirs)
         h = torch.cat([points, view_dirs, normals, feature], -1)
         for layer in range(self.num_layers - 1):
             h = getattr(self, f"lin{layer}")(h)
