@@ -196,5 +196,68 @@ def test_paper_profile_is_the_official_path_and_quick_turns_the_speed_options_on
     paper = resolve_config(load_config("s3im/configs/dnerf_synthetic.yaml", "paper").model.to_dict())
     assert (paper["reuse_coarse"], paper["fine_skip_acc"], paper["bbox_mask"]) == (False, 0.0, False)
     assert (paper["netdepth"], paper["netwidth"], paper["n_samples"], paper["n_importance"]) == (8, 256, 64, 128)
+    off = {
+        "deform_zero_init": False,
+        "deform_anneal_steps": 0,
+        "time_curriculum_steps": 0,
+    }
+    assert {k: paper[k] for k in off} == off  # the short-run training options are off in the paper profile
     quick = resolve_config(load_config("s3im/configs/dnerf_synthetic.yaml", "quick").model.to_dict())
     assert quick["reuse_coarse"] and quick["fine_skip_acc"] > 0 and quick["bbox_mask"]
+    assert quick["deform_zero_init"] and quick["deform_anneal_steps"] > 0 and quick["time_curriculum_steps"] > 0
+
+
+def test_zero_init_starts_every_time_at_the_canonical_scene():
+    official = DNeRF(SMALL, 2.0, 6.0)
+    assert official.deform.out.weight.abs().sum() > 0  # official: default (random) init
+    torch.manual_seed(0)
+    model = DNeRF({**SMALL, "deform_zero_init": True}, 2.0, 6.0)
+    pts, views = torch.rand(4, 5, 3), torch.nn.functional.normalize(torch.randn(4, 3), dim=-1)
+    _, _, dx = model.query(pts, torch.full((4,), 0.7), views)
+    assert (dx == 0).all()  # every time starts at the canonical scene
+    batch = rays(16, 0.7)
+    sum(model.losses(model(batch, 0), batch, 0).values()).backward()
+    assert model.deform.out.weight.grad.abs().sum() > 0  # ... and the deformation still learns
+
+
+def test_time_curriculum_masks_late_rays_then_equals_the_plain_loss():
+    torch.manual_seed(0)
+    model = DNeRF({**SMALL, "time_curriculum_steps": 100, "time_curriculum_start": 0.2}, 2.0, 6.0)
+    plain = DNeRF(SMALL, 2.0, 6.0)
+    batch = rays(8, 0.0)
+    batch["time"] = torch.tensor([0.0, 0.1, 0.2, 0.3, 0.5, 0.58, 0.9, 1.0])
+    g = torch.Generator().manual_seed(1)
+    out = {"rgb": torch.rand(8, 3, generator=g), "rgb_coarse": torch.rand(8, 3, generator=g)}
+    assert model.time_horizon(0) == pytest.approx(0.2) and model.time_horizon(50) == pytest.approx(0.6)
+    assert model.time_horizon(100) is None
+    terms = model.losses(out, batch, 50)  # horizon 0.6: the first six rays count
+    keep = batch["time"] <= 0.59
+    for key, src in (("mse", "rgb"), ("mse_coarse", "rgb_coarse")):
+        assert torch.allclose(terms[key], torch.nn.functional.mse_loss(out[src][keep], batch["rgb"][keep]))
+    for step in (100, 500):  # after the curriculum: the official loss
+        a, b = model.losses(out, batch, step), plain.losses(out, batch, step)
+        assert all(torch.equal(a[k], b[k]) for k in b)
+    model.eval()  # evaluation losses are never masked
+    assert torch.equal(model.losses(out, batch, 0)["mse"], plain.losses(out, batch, 0)["mse"])
+
+
+def test_deform_anneal_window_and_progress():
+    from s3im.models.dnerf.model import band_window
+
+    w = band_window(3, 4, 0.0)
+    assert w.shape == (3 * 9,) and (w[:3] == 1).all() and (w[3:] == 0).all()  # only x itself at the start
+    assert (band_window(3, 4, 1.0) == 1).all()
+    w = band_window(1, 4, 0.375)  # a = 1.5: band 0 on, band 1 half, bands 2, 3 off
+    assert torch.allclose(w, torch.tensor([1, 1, 1, 0.5, 0.5, 0, 0, 0, 0.0]), atol=1e-6)
+    # progress 1 (or off) equals the plain network; the window reaches the network's input
+    torch.manual_seed(0)
+    net = DeformationNet(2, 16, 4, 4, ())
+    x, t = torch.rand(6, 3), torch.rand(6, 1)
+    assert torch.equal(net(x, t, 1.0), net(x, t)) and not torch.allclose(net(x, t, 0.2), net(x, t))
+    model = DNeRF({**SMALL, "deform_anneal_steps": 100}, 2.0, 6.0)
+    assert model.deform_progress() is None  # no training step seen yet: full bands
+    model(rays(4, 0.5), 25)
+    assert model.deform_progress() == 0.25
+    model(rays(4, 0.5), 100)
+    assert model.deform_progress() is None
+    assert DNeRF(SMALL, 2.0, 6.0).deform_progress() is None  # off by default

@@ -23,6 +23,18 @@ Speed options (all off by default = the official D-NeRF; the quick profile turns
     blender / dnerf [-1.5, 1.5]^3) are not evaluated: rgb = 0, sigma_raw = 0 there (zero density, so they
     add nothing to the composite; ``raw_noise_std`` noise is added to sigma_raw after the mask). The
     object must lie in the box at every time (observation space, before the deformation).
+
+Short-run training options (off / None by default = the official D-NeRF; the quick profile turns them on;
+they change the method, unlike the speed options; see README.md):
+  * ``deform_zero_init``: the deformation's output layer starts at zero weights and bias, so dx = 0 at every
+    time at init (training starts from a static scene; the official random init warps every t > 0 randomly).
+  * ``deform_anneal_steps`` (> 0): Nerfies' coarse-to-fine window on the deformation's PE bands (x and t),
+    band k weighted by (1 - cos(pi clamp(a - k, 0, 1))) / 2, a = n_freqs * step / deform_anneal_steps
+    (``band_window``); the step is the one passed to ``forward`` in training; full bands after it / in eval.
+  * ``time_curriculum_steps`` (> 0): in training, the mse terms average only over the rays with time <=
+    h = time_curriculum_start + (1 - time_curriculum_start) * step / time_curriculum_steps (then all rays), so
+    the canonical (time 0) scene is fitted first from the early frames and the motion is extended in time
+    progressively. Every ray is still rendered (and seen by the driver's S3IM term in multiplex runs).
 """
 
 from __future__ import annotations
@@ -56,6 +68,11 @@ DEFAULTS: dict = {
     "reuse_coarse": False,
     "fine_skip_acc": 0.0,
     "bbox_mask": False,
+    # short-run training options, off / None = official (module doc)
+    "deform_zero_init": False,  # zero weights + bias of the deformation's output layer (dx = 0 at init)
+    "deform_anneal_steps": 0,  # > 0: coarse-to-fine window on the deformation's PE bands over these steps
+    "time_curriculum_steps": 0,  # > 0: the losses count only rays with time <= a horizon growing to 1 (module doc)
+    "time_curriculum_start": 0.05,  # horizon at step 0 (linear to 1 at time_curriculum_steps)
 }
 
 
@@ -67,10 +84,28 @@ def resolve_config(model_cfg: dict) -> dict:
     return {**DEFAULTS, **cfg}
 
 
-class DeformationNet(nn.Module):
-    """dx [N, 3] = T(PE(x), PE(t)); see the module doc."""
+def band_window(dim: int, n_freqs: int, progress: float) -> Tensor:
+    """[dim (1 + 2 n_freqs)] weights of the nerf-layout PE channels (Nerfies' coarse-to-fine window):
+    band k gets w_k = (1 - cos(pi clamp(a - k, 0, 1))) / 2 with a = progress * n_freqs; the identity channels 1.
+    progress 0: only x itself; progress 1: every band (w = 1)."""
+    a = float(progress) * n_freqs
+    k = torch.arange(n_freqs, dtype=torch.float64)
+    w = (1.0 - torch.cos(torch.pi * (a - k).clamp(0.0, 1.0))) / 2.0  # [L]
+    return torch.cat([torch.ones(dim, dtype=torch.float64), w.repeat_interleave(2 * dim)]).float()
 
-    def __init__(self, depth: int = 8, width: int = 256, multires: int = 10, multires_time: int = 10, skips=(4,)):
+
+class DeformationNet(nn.Module):
+    """dx [N, 3] = T(PE(x), PE(t)); see the module doc. ``zero_init``: the output layer starts at 0 (dx = 0)."""
+
+    def __init__(
+        self,
+        depth: int = 8,
+        width: int = 256,
+        multires: int = 10,
+        multires_time: int = 10,
+        skips=(4,),
+        zero_init: bool = False,
+    ):
         super().__init__()
         self.multires, self.multires_time, self.skips = int(multires), int(multires_time), tuple(skips)
         d_x, d_t = encoding_dim(3, self.multires), encoding_dim(1, self.multires_time)
@@ -79,10 +114,18 @@ class DeformationNet(nn.Module):
             + [nn.Linear(width + d_x if i in self.skips else width, width) for i in range(depth - 1)]
         )
         self.out = nn.Linear(width, 3)
+        if zero_init:
+            nn.init.zeros_(self.out.weight)
+            nn.init.zeros_(self.out.bias)
 
-    def forward(self, x: Tensor, t: Tensor) -> Tensor:
+    def forward(self, x: Tensor, t: Tensor, progress: float | None = None) -> Tensor:
+        """``progress`` in [0, 1] (None: 1): coarse-to-fine window on the PE bands (``band_window``)."""
         pe = positional_encoding(x, self.multires)
-        h = torch.cat([pe, positional_encoding(t, self.multires_time)], -1)
+        pe_t = positional_encoding(t, self.multires_time)
+        if progress is not None and progress < 1.0:
+            pe = pe * band_window(3, self.multires, progress).to(pe)
+            pe_t = pe_t * band_window(1, self.multires_time, progress).to(pe_t)
+        h = torch.cat([pe, pe_t], -1)
         for i, layer in enumerate(self.layers):
             h = F.relu(layer(h))
             if i in self.skips:
@@ -101,13 +144,19 @@ class DNeRF(nn.Module):
         super().__init__()
         self.cfg = c = resolve_config(cfg)
         self.near, self.far = float(near), float(far)
+        self.step: int | None = None  # the last training step seen by forward (deform_anneal_steps)
         if c["bbox_mask"] and bbox is None:
             raise ValueError("D-NeRF bbox_mask needs the scene's bbox [2, 3] (min corner, max corner)")
         self.register_buffer(
             "bbox", None if bbox is None else torch.as_tensor(bbox, dtype=torch.float32).reshape(2, 3), persistent=False
         )
         self.deform = DeformationNet(
-            int(c["netdepth"]), int(c["netwidth"]), int(c["multires"]), int(c["multires_time"]), tuple(c["skips"])
+            int(c["netdepth"]),
+            int(c["netwidth"]),
+            int(c["multires"]),
+            int(c["multires_time"]),
+            tuple(c["skips"]),
+            zero_init=bool(c["deform_zero_init"]),
         )
         self.canonical = NeRF(
             int(c["netdepth"]), int(c["netwidth"]), int(c["multires"]), int(c["multires_views"]), tuple(c["skips"])
@@ -123,7 +172,7 @@ class DNeRF(nn.Module):
         rgbs, sigmas, dxs = [], [], []
         for i in range(0, len(x), step):  # chunks of netchunk samples (memory only)
             xi, ti = x[i : i + step], t[i : i + step]
-            dx = self.deform(xi, ti)
+            dx = self.deform(xi, ti, self.deform_progress())
             if self.cfg["zero_canonical"]:
                 dx = torch.where(ti == 0, torch.zeros_like(dx), dx)
             rgb, sigma = self.canonical(xi + dx, d[i : i + step])
@@ -227,13 +276,39 @@ class DNeRF(nn.Module):
         out["rgb_coarse"] = coarse["rgb"]
         return out
 
+    def deform_progress(self) -> float | None:
+        """Coarse-to-fine progress of the deformation PE (``deform_anneal_steps``; None: off / finished)."""
+        n = int(self.cfg["deform_anneal_steps"])
+        if n <= 0 or self.step is None or self.step >= n:
+            return None
+        return self.step / n
+
     def forward(self, batch: dict, step: int | None = None) -> dict[str, Tensor]:
+        if step is not None:
+            self.step = int(step)
         return self.render_rays(batch)
 
+    def time_horizon(self, step: int | None) -> float | None:
+        """Latest time whose rays count in the losses at ``step`` (``time_curriculum_steps``; None: all)."""
+        n = int(self.cfg["time_curriculum_steps"])
+        if n <= 0 or step is None or step >= n:
+            return None
+        t0 = float(self.cfg["time_curriculum_start"])
+        return t0 + (1.0 - t0) * step / n
+
     def losses(self, outputs: dict, batch: dict, step: int | None = None) -> dict[str, Tensor]:
-        terms = {"mse": F.mse_loss(outputs["rgb"], batch["rgb"])}
+        horizon = self.time_horizon(step) if self.training else None
+        if horizon is None:
+            terms = {"mse": F.mse_loss(outputs["rgb"], batch["rgb"])}
+            if "rgb_coarse" in outputs:
+                terms["mse_coarse"] = F.mse_loss(outputs["rgb_coarse"], batch["rgb"])
+            return terms
+        # time curriculum: the mean squared error over the rays with time <= horizon only
+        w = (batch["time"] <= horizon).to(batch["rgb"].dtype)[:, None]
+        norm = 3.0 * w.sum().clamp(min=1.0)
+        terms = {"mse": (w * (outputs["rgb"] - batch["rgb"]) ** 2).sum() / norm}
         if "rgb_coarse" in outputs:
-            terms["mse_coarse"] = F.mse_loss(outputs["rgb_coarse"], batch["rgb"])
+            terms["mse_coarse"] = (w * (outputs["rgb_coarse"] - batch["rgb"]) ** 2).sum() / norm
         return terms
 
     @torch.no_grad()
