@@ -92,30 +92,30 @@ def test_app_feature_is_basis_of_concatenated_products(field, plane_kernel):
     np.testing.assert_allclose(got.detach().numpy(), (comps @ field.basis_mat.weight.t()).detach().numpy(), atol=1e-12)
 
 
-def test_plane_gather_equals_grid_sample_in_values_and_plane_gradient():
+def _grid_coords() -> tuple[torch.Tensor, torch.Tensor]:
+    """(plane coords [205, 2], line coords [303]) in [-1, 1], with the corners and edges of the domain."""
     torch.manual_seed(3)
-    plane = torch.randn(1, 6, 9, 7, dtype=torch.float64, requires_grad=True)
-    inside = torch.rand(200, 2, dtype=torch.float64) * 2 - 1
     corners = torch.tensor([[-1.0, -1.0], [1.0, 1.0], [1.0, -1.0], [-1.0, 1.0], [0.0, 1.0]], dtype=torch.float64)
-    coords = torch.cat([inside, corners])
+    plane = torch.cat([torch.rand(200, 2, dtype=torch.float64) * 2 - 1, corners])
+    ends = torch.tensor([-1.0, 1.0, 0.0], dtype=torch.float64)
+    line = torch.cat([torch.rand(300, dtype=torch.float64) * 2 - 1, ends])
+    return plane, line
+
+
+@pytest.mark.parametrize("kind", ["plane", "line"])
+def test_row_kernels_equal_grid_sample_in_values_and_grid_gradient(kind):
+    plane_xy, line_z = _grid_coords()
+    if kind == "plane":
+        grid, coords = torch.randn(1, 6, 9, 7, dtype=torch.float64, requires_grad=True), plane_xy
+        ref_fn, rows_fn = sample_plane, sample_plane_rows
+    else:
+        grid, coords = torch.randn(1, 6, 9, 1, dtype=torch.float64, requires_grad=True), line_z
+        ref_fn, rows_fn = sample_line, sample_line_rows
     weights = torch.randn(coords.shape[0], 6, dtype=torch.float64)
-    ref = sample_plane(plane, coords).t()
-    (g_ref,) = torch.autograd.grad((ref * weights).sum(), plane)
-    got = sample_plane_rows(plane, coords)
-    (g_got,) = torch.autograd.grad((got * weights).sum(), plane)
-    torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
-    torch.testing.assert_close(g_got, g_ref, rtol=0, atol=1e-12)
-
-
-def test_line_rows_equal_grid_sample_in_values_and_line_gradient():
-    torch.manual_seed(4)
-    line = torch.randn(1, 5, 9, 1, dtype=torch.float64, requires_grad=True)
-    z = torch.cat([torch.rand(300, dtype=torch.float64) * 2 - 1, torch.tensor([-1.0, 1.0, 0.0], dtype=torch.float64)])
-    weights = torch.randn(z.shape[0], 5, dtype=torch.float64)
-    ref = sample_line(line, z).t()
-    (g_ref,) = torch.autograd.grad((ref * weights).sum(), line)
-    got = sample_line_rows(line, z)
-    (g_got,) = torch.autograd.grad((got * weights).sum(), line)
+    ref = ref_fn(grid, coords).t()
+    (g_ref,) = torch.autograd.grad((ref * weights).sum(), grid)
+    got = rows_fn(grid, coords)
+    (g_got,) = torch.autograd.grad((got * weights).sum(), grid)
     torch.testing.assert_close(got, ref, rtol=0, atol=1e-12)
     torch.testing.assert_close(g_got, g_ref, rtol=0, atol=1e-12)
 
