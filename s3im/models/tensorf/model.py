@@ -31,7 +31,8 @@ the end of iteration u, i.e. here in the callback of step u or in ``before_step(
 Speed (same values as the official algorithm up to float rounding): samples are packed (only in-box,
 mask-valid ones exist), transmittance is one float64 prefix sum, the density comes from the node volume
 D = sum P (x) L (one trilinear lookup per sample, ``vm.density_feature_dense``), the appearance from the
-node volume A while colour samples outnumber the grid nodes (``dense_app_ratio``), else per plane.
+node volume A while colour samples outnumber the grid nodes (``dense_app_ratio``), else per plane and line
+(``vm``: ``grid_sample``, or row gathers where the points per plane node are few).
 
 Checkpoints: grid shapes follow the saved parameters (``load_state_dict`` resizes them); the box is a
 buffer; reso_cur, reso_mask and the alpha mask are the extra state.
