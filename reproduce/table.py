@@ -225,12 +225,40 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
         print("  NOTE: synthetic scenes; the numbers are NOT comparable to the paper's real-data numbers.")
 
     threads = max(1, (os.cpu_count() or 2) // jobs) if not cuda else None
+    runs = grid_runs(spec, scenes, profile, device, roots, overrides, runs_dir, threads)
+    t0 = time.time()
+    status = run_grid(runs, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs")
+    print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
+    failed = [name for name, rc in status.items() if rc != 0]
+    write_results(spec, scenes, runs_dir, results_dir, source, dataset, profile, failed)
+    if failed:
+        print(f"FAILED runs (see {runs_dir / 'logs'}): {', '.join(failed)}", file=sys.stderr)
+        return 1
+    return 0
+
+
+def grid_runs(
+    spec: TableSpec,
+    scenes: list[str],
+    profile: str,
+    device: str,
+    roots: dict[str, str],
+    overrides: list[str],
+    runs_dir: Path,
+    threads: int | None,
+) -> list[RunSpec]:
+    """The runs of the grid: cells x settings x seeds, each a training command with its run directory.
+
+    A seed equal to the cell's preset seed gets no ``experiment.seed`` override (the same config), so the
+    runs of a table that had no ``seeds`` stay valid, under ``seed<preset seed>/``, when seeds are added.
+    """
     runs = []
     for cell in scenes:
         cell_cfg = load_config(spec.preset_for(cell), profile, None, [*overrides, *spec.cell_args_of(cell)])
         for setting, setting_args in spec.settings.items():
             for seed_dir in spec.seed_dirs():
-                seed = [f"experiment.seed={seed_dir.removeprefix('seed')}"] if seed_dir else []
+                seed = seed_dir.removeprefix("seed")
+                seed_args = [f"experiment.seed={seed}"] if seed and int(seed) != cell_cfg.experiment.seed else []
                 args = [
                     "--config",
                     spec.preset_for(cell),
@@ -244,7 +272,7 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
                     f"experiment.setting={setting}",
                     *spec.cell_args_of(cell),
                     *setting_args,
-                    *seed,
+                    *seed_args,
                     "train.progress=false",
                     *overrides,
                 ]
@@ -260,15 +288,7 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
                         total_steps=cell_cfg.train.iters,
                     )
                 )
-    t0 = time.time()
-    status = run_grid(runs, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs")
-    print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
-    failed = [name for name, rc in status.items() if rc != 0]
-    write_results(spec, scenes, runs_dir, results_dir, source, dataset, profile, failed)
-    if failed:
-        print(f"FAILED runs (see {runs_dir / 'logs'}): {', '.join(failed)}", file=sys.stderr)
-        return 1
-    return 0
+    return runs
 
 
 def run_value(run_dir: Path, metric: str) -> tuple[float | None, dict | None]:

@@ -97,8 +97,9 @@ def test_sweep_figure_and_gain_claims_from_run_outputs(tmp_path):
     spec = s3im_figure3.SPEC
     runs = tmp_path / "runs"
     for i, cell in enumerate(spec.scenes):  # p100 ... p20: standard drops faster than multiplex
-        fake_run(runs / cell / "standard", 30.0 - 3 * i)
-        fake_run(runs / cell / "multiplex", 30.5 - 1 * i)
+        for seed, shift in zip(spec.seeds, (-0.25, 0.25)):  # the seed mean is the value below
+            fake_run(runs / cell / "standard" / f"seed{seed}", 30.0 - 3 * i + shift)
+            fake_run(runs / cell / "multiplex" / f"seed{seed}", 30.5 - 1 * i - shift)
     table_mod.write_results(spec, list(spec.scenes), runs, tmp_path / "out", "synthetic", "test scenes", "quick", [])
     assert (tmp_path / "out" / "sweep.png").read_bytes()[:4] == b"\x89PNG"
     doc = json.loads((tmp_path / "out" / "table.json").read_text())
@@ -130,3 +131,18 @@ def test_metric_directions_agree_with_the_registry():
     for table_id in ("table1", "table2", "table3", "table6", "table8", "table9", "table10"):
         for key, metric in registry.get("s3im", table_id).metrics.items():
             assert table_mod.HIGHER_IS_BETTER[key] == metric.higher_is_better, (table_id, key)
+
+
+def test_the_preset_seed_runs_without_a_seed_override(tmp_path):
+    from reproduce import s3im_figure3
+
+    spec = s3im_figure3.SPEC
+    preset_seed = load_config(spec.preset, "quick", None, []).experiment.seed
+    assert preset_seed in spec.seeds and len(spec.seeds) == 2
+    runs = table_mod.grid_runs(spec, ["p60"], "quick", "cpu", {"p60": "/data/Truck"}, [], tmp_path, 1)
+    assert [r.name for r in runs] == [f"p60/{s}/seed{x}" for s in spec.settings for x in spec.seeds]
+    for run in runs:
+        seed_args = [a for a in run.args if a.startswith("experiment.seed=")]
+        other = [x for x in spec.seeds if x != preset_seed][0]
+        assert seed_args == ([] if run.name.endswith(f"seed{preset_seed}") else [f"experiment.seed={other}"])
+        assert "data.train_fraction=0.6" in run.args and run.run_dir == tmp_path / run.name
