@@ -485,7 +485,9 @@ def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, so
     if lpips_info and "missing" not in lpips_info:
         notes.append(f"LPIPS conventions: {lpips_info}.")
     if len(scenes) < len(spec.scenes):
-        notes.append(f"Only {len(scenes)} of {len(spec.scenes)} cells were run; our means are over those.")
+        notes.append(
+            f"Only {len(scenes)} of {len(spec.scenes)} cells were run ({', '.join(scenes)}); our means are over those."
+        )
     if spec.timing:
         notes.append(
             "Our training_time: hours of training per run on this run's device (see provenance), the paper's: "

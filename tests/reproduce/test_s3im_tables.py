@@ -127,6 +127,21 @@ def test_missing_run_is_reported_with_its_reason(tmp_path):
     assert "25.00" in md and "mean" not in doc["table"]["columns"]
 
 
+def test_a_subset_of_cells_is_named_in_the_table(tmp_path):
+    from reproduce import s3im_table3
+
+    spec = s3im_table3.SPEC
+    cells = [c for c in spec.scenes if c.endswith(("/Barn", "/Caterpillar"))]
+    runs = tmp_path / "runs"
+    for i, cell in enumerate(cells):
+        for setting in spec.settings:
+            fake_run(runs / cell / setting, 20.0 + i)
+    table_mod.write_results(spec, cells, runs, tmp_path / "out", "synthetic", "test scenes", "quick", [])
+    md = (tmp_path / "out" / "table.md").read_text()
+    assert f"Only 6 of {len(spec.scenes)} cells were run ({', '.join(cells)}); our means are over those." in md
+    assert "20.50" in md  # dvgo: the mean of Barn (20) and Caterpillar (21)
+
+
 def test_metric_directions_agree_with_the_registry():
     for table_id in ("table1", "table2", "table3", "table6", "table8", "table9", "table10"):
         for key, metric in registry.get("s3im", table_id).metrics.items():
