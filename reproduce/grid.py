@@ -6,6 +6,11 @@ and an interrupted grid resumes: finished runs are skipped and
 unfinished ones resume from their last checkpoint.
 (A run is finished when its ``marker`` file exists, ``done.json`` by default.)
 
+Runs shared between grids: a run that knows what it computes (``identity``: its resolved config) records
+a key of it; a later run of any grid with the same key, whose directory holds no progress of its own, is
+not trained again: its directory links to the finished run's files and ``reused_from.json`` says which
+(e.g. S3IM Table 8's M = 0 runs are Table 9's standard runs).
+
 Launchers: ``local`` (``jobs`` runs at a time on this machine) or ``ray`` (one Ray task per run, one
 GPU each where available, on an existing cluster (RAY_ADDRESS) or a local one; needs ``pip install
 -e .[ray]``).
@@ -13,6 +18,7 @@ GPU each where available, on an existing cluster (RAY_ADDRESS) or a local one; n
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
@@ -26,6 +32,8 @@ from pathlib import Path
 from common.data.io import atomic_write_bytes
 
 SPEC_FILE = "grid_spec.json"
+IDENTITY_FILE = "run_identity.json"
+REUSED_FILE = "reused_from.json"
 
 
 @dataclass
@@ -39,6 +47,7 @@ class RunSpec:
     threads: int | None = None  # torch threads for this run (OMP_NUM_THREADS)
     marker: str = "done.json"  # file whose presence in run_dir means the run is complete
     total_steps: int | None = None  # training iterations, for the progress display
+    identity: dict | None = None  # what the run computes (its resolved config); equal identities share a run
 
     def command(self) -> list[str]:
         return [sys.executable, "-m", self.module, "--run-dir", str(self.run_dir), "--resume", *self.args]
@@ -46,6 +55,13 @@ class RunSpec:
     def spec(self) -> dict:
         """What defines the run: re-using its directory for different settings is refused."""
         return {"module": self.module, "args": list(self.args)}
+
+    def identity_key(self) -> str | None:
+        """sha256 of (module, marker, identity), or None for a run without an identity."""
+        if self.identity is None:
+            return None
+        blob = json.dumps({"module": self.module, "marker": self.marker, "identity": self.identity}, sort_keys=True)
+        return hashlib.sha256(blob.encode()).hexdigest()
 
     def recorded_spec(self) -> dict | None:
         return read_json(self.run_dir / SPEC_FILE)
@@ -67,6 +83,49 @@ class RunSpec:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.run_dir / SPEC_FILE, (json.dumps(self.spec(), indent=1) + "\n").encode())
+        if self.identity is not None:
+            record = {
+                "key": self.identity_key(),
+                "module": self.module,
+                "marker": self.marker,
+                "identity": self.identity,
+            }
+            atomic_write_bytes(self.run_dir / IDENTITY_FILE, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def finished_runs_by_key(root: Path | None) -> dict[str, Path]:
+    """{identity key: run directory} of the finished, not themselves reused, runs under ``root``."""
+    found: dict[str, Path] = {}
+    if root is None or not root.is_dir():
+        return found
+    for path in sorted(root.rglob(IDENTITY_FILE)):
+        run_dir = path.parent
+        record = read_json(path)
+        if record and not (run_dir / REUSED_FILE).exists() and (run_dir / record["marker"]).is_file():
+            found.setdefault(record["key"], run_dir)
+    return found
+
+
+def has_progress(run_dir: Path) -> bool:
+    """Whether ``run_dir`` holds anything of its own beyond the grid's records (a started run)."""
+    own = {SPEC_FILE, IDENTITY_FILE}
+    return run_dir.is_dir() and any(p.name not in own for p in run_dir.iterdir())
+
+
+def reuse_run(spec: RunSpec, source: Path) -> None:
+    """Make ``spec.run_dir`` a finished run whose files are relative links to those of ``source``."""
+    spec.claim()
+    for entry in sorted(source.iterdir()):
+        if entry.name not in (SPEC_FILE, IDENTITY_FILE, REUSED_FILE):
+            (spec.run_dir / entry.name).symlink_to(os.path.relpath(entry, spec.run_dir))
+    record = {"source": os.path.relpath(source, spec.run_dir), "key": spec.identity_key()}
+    atomic_write_bytes(spec.run_dir / REUSED_FILE, (json.dumps(record, indent=1) + "\n").encode())
+
+
+def reused_source(run_dir: Path) -> Path | None:
+    """The run directory a reused run links to (None for a run trained in place)."""
+    record = read_json(run_dir / REUSED_FILE)
+    return None if record is None else (run_dir / record["source"]).resolve()
 
 
 def _run_one(spec: RunSpec, log_dir: Path) -> tuple[str, int, float]:
@@ -85,13 +144,27 @@ def _run_one(spec: RunSpec, log_dir: Path) -> tuple[str, int, float]:
 
 
 def run_grid(
-    specs: list[RunSpec], *, launcher: str = "local", jobs: int = 1, log_dir: Path, progress_every: float = 30.0
+    specs: list[RunSpec],
+    *,
+    launcher: str = "local",
+    jobs: int = 1,
+    log_dir: Path,
+    progress_every: float = 30.0,
+    reuse_root: Path | None = None,
 ) -> dict[str, int]:
     """Run every unfinished spec; returns name -> exit code (0 for runs skipped as finished).
 
+    reuse_root: a folder of run directories (e.g. ``runs/``); an unstarted spec whose identity matches a
+    finished run there links to it instead of training (``reuse_run``).
     The local launcher prints a line per finished run and, every ``progress_every`` seconds, the
     steps reached by the running ones and an ETA.
     """
+    shared = finished_runs_by_key(reuse_root)
+    for spec in specs:
+        source = shared.get(spec.identity_key()) if spec.identity is not None else None
+        if source is not None and not spec.finished() and not has_progress(spec.run_dir):
+            reuse_run(spec, source)
+            print(f"  [reuse] {spec.name}: the same run as {source}")
     todo = [s for s in specs if not s.finished()]
     for spec in todo:
         spec.claim()

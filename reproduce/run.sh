@@ -6,6 +6,8 @@
 # default is generated once (cached in data_cache/) and the `quick` profile runs.
 #   PROFILE=paper|quick|smoke  SCENES="..." (cells)  DEVICE=cpu|cuda  JOBS=N  LAUNCHER=local|ray
 #   RUNS_DIR=...  RESULTS_DIR=...; extra key=value arguments are config overrides of every run.
+#   REUSE_RUNS_FROM=runs (default): a run whose resolved config equals a finished run of another table
+#   under that folder links to it instead of training again (REUSE_RUNS_FROM= turns this off).
 # Re-running skips finished runs and resumes interrupted ones from their last checkpoint.
 set -euo pipefail
 cd "$(dirname "$0")/.."

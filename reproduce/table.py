@@ -19,6 +19,9 @@ Environment of every table script:
   RESULTS_DIR    where the table goes; default results/<paper>/<stem>/<source>-<profile> for a full
                  grid of a paper or quick profile, RUNS_DIR/results otherwise (a subset or a smoke run
                  never replaces a committed table)
+  REUSE_RUNS_FROM  default runs: a run whose resolved config (``run_identity``) equals that of a finished
+                 run of another table under this folder links to it instead of training again (empty: off);
+                 the table names the shared runs
 Extra command-line arguments are passed to every run as config overrides (key=value).
 
 Results are keyed by data source and profile, so a synthetic or smoke run never replaces a real-data
@@ -28,6 +31,7 @@ old one in two renames, so a reader never sees an md from one run beside a json 
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
@@ -44,7 +48,8 @@ from common.data.io import read_rgb
 from common.metrics import lpips_label, lpips_metric_name
 from common.results import Claim, Provenance, write_table
 from common.results.plots import image_grid, plot_curves
-from reproduce.grid import RunSpec, read_json, read_jsonl, run_grid
+from common.results.provenance import portable_path
+from reproduce.grid import RunSpec, read_json, read_jsonl, reused_source, run_grid
 
 HIGHER_IS_BETTER = {
     "psnr": True,
@@ -227,7 +232,14 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
     threads = max(1, (os.cpu_count() or 2) // jobs) if not cuda else None
     runs = grid_runs(spec, scenes, profile, device, roots, overrides, runs_dir, threads)
     t0 = time.time()
-    status = run_grid(runs, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs")
+    reuse_root = os.environ.get("REUSE_RUNS_FROM", "runs")
+    status = run_grid(
+        runs,
+        launcher=launcher,
+        jobs=jobs,
+        log_dir=runs_dir / "logs",
+        reuse_root=Path(reuse_root) if reuse_root else None,
+    )
     print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
     failed = [name for name, rc in status.items() if rc != 0]
     write_results(spec, scenes, runs_dir, results_dir, source, dataset, profile, failed)
@@ -277,6 +289,7 @@ def grid_runs(
                     *overrides,
                 ]
                 name = "/".join(p for p in (cell, setting, seed_dir) if p)
+                run_cfg = load_config(spec.preset_for(cell), profile, None, [a for a in args if "=" in a])
                 runs.append(
                     RunSpec(
                         name,
@@ -286,9 +299,22 @@ def grid_runs(
                         threads,
                         marker="test_metrics.json",
                         total_steps=cell_cfg.train.iters,
+                        identity=run_identity(run_cfg.to_dict(), device),
                     )
                 )
     return runs
+
+
+NOT_IDENTITY = (("experiment", "group"), ("experiment", "setting"), ("train", "progress"))
+
+
+def run_identity(config: dict, device: str) -> dict:
+    """What a run computes: its resolved config and device, without the keys that only name or display it
+    (the wandb group and setting, the progress bar). Runs of two tables with equal identities are one run."""
+    config = json.loads(json.dumps(config))
+    for section, key in NOT_IDENTITY:
+        config.get(section, {}).pop(key, None)
+    return {"config": config, "device": device}
 
 
 def run_value(run_dir: Path, metric: str) -> tuple[float | None, dict | None]:
@@ -456,6 +482,16 @@ def spread_note(spec: TableSpec, spread: dict) -> str | None:
     return f"Seed spread (std over seeds {', '.join(map(str, spec.seeds))}; ours = the mean): {cells}."
 
 
+def reused_note(spec: TableSpec, scenes: list[str], runs_dir: Path) -> str | None:
+    """One line naming the runs of this table that another grid trained (the same resolved config)."""
+    names = ["/".join(p for p in (c, s, d) if p) for c in scenes for s in spec.settings for d in spec.seed_dirs()]
+    shared = [(n, src) for n in names if (src := reused_source(runs_dir / n)) is not None]
+    if not shared:
+        return None
+    listed = "; ".join(f"{n} = {portable_path(src)}" for n, src in shared)
+    return f"Runs trained once for another table with the same resolved config, and shared: {listed}."
+
+
 def runs_device() -> str | None:
     """Provenance device of the runs: the CPU when DEVICE=cpu on a machine with a GPU; None = this machine's."""
     if torch.cuda.is_available() and os.environ.get("DEVICE", "auto") == "cpu":
@@ -496,6 +532,8 @@ def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, so
         if (line := timing_ratios(spec, ours)) is not None:
             notes.append(line)
     if (line := spread_note(spec, spread)) is not None:
+        notes.append(line)
+    if (line := reused_note(spec, scenes, runs_dir)) is not None:
         notes.append(line)
     prov = Provenance.collect(source, dataset, profile, device=runs_device(), extra={"runs_dir": str(runs_dir)})
     results_dir.parent.mkdir(parents=True, exist_ok=True)

@@ -28,7 +28,7 @@ def test_table5_smoke_writes_results(tmp_path, monkeypatch):
     assert doc["provenance"]["data_source"] == "synthetic"
     md = (tmp_path / "results" / "table.md").read_text()
     assert "22.55" in md and "balloons" in md and "generator ground truth (MiDaS/RAFT substitutes)" in md
-    report = json.loads((tmp_path / "runs" / "balloon1" / "multiplex" / "test_metrics.json").read_text())
+    report = json.loads((tmp_path / "runs" / "balloon1" / "multiplex" / "seed1" / "test_metrics.json").read_text())
     assert report["data_source"] == "synthetic" and report["mean"]["psnr"] > 0
     assert report["priors"].startswith("priors: generator ground truth")
 
