@@ -161,3 +161,21 @@ def test_the_preset_seed_runs_without_a_seed_override(tmp_path):
         other = [x for x in spec.seeds if x != preset_seed][0]
         assert seed_args == ([] if run.name.endswith(f"seed{preset_seed}") else [f"experiment.seed={other}"])
         assert "data.train_fraction=0.6" in run.args and run.run_dir == tmp_path / run.name
+
+
+def test_s3im_all_runs_every_script_and_sources_before_reusers():
+    from pathlib import Path
+
+    text = Path("reproduce/s3im_all.sh").read_text()
+    loop = text[text.index("for s in") + len("for s in") : text.index("; do")]
+    order = loop.replace("\\", " ").split()
+    scripts = {p.stem for p in Path("reproduce").glob("*.sh")} - {"run", "s3im_all"}
+    s3im_scripts = {s for s in scripts if s.startswith(("table", "figure"))}
+    assert sorted(order) == sorted(s3im_scripts)  # every S3IM table / figure script, once
+    for source, reuser in [
+        ("table1_dvgo_replica", "figure6_lambda"),
+        ("table9_kernel", "table8_repeat_m"),
+        ("figure3_sparse_views", "figure4_noisy_images"),
+        ("figure3_sparse_views", "table10_nonlocal"),
+    ]:
+        assert order.index(source) < order.index(reuser)
