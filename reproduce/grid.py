@@ -9,7 +9,8 @@ unfinished ones resume from their last checkpoint.
 Runs shared between grids: a run that knows what it computes (``identity``: its resolved config) records
 a key of it; a later run of any grid with the same key, whose directory holds no progress of its own, is
 not trained again: its directory links to the finished run's files and ``reused_from.json`` says which
-(e.g. S3IM Table 8's M = 0 runs are Table 9's standard runs).
+(e.g. S3IM Table 8's M = 0 runs are Table 9's standard runs). A run finished before identities were
+recorded gets its own when its grid next runs (the same command, so the same run).
 
 Launchers: ``local`` (``jobs`` runs at a time on this machine) or ``ray`` (one Ray task per run, one
 GPU each where available, on an existing cluster (RAY_ADDRESS) or a local one; needs ``pip install
@@ -83,13 +84,13 @@ class RunSpec:
             )
         self.run_dir.mkdir(parents=True, exist_ok=True)
         atomic_write_bytes(self.run_dir / SPEC_FILE, (json.dumps(self.spec(), indent=1) + "\n").encode())
+        self.record_identity()
+
+    def record_identity(self) -> None:
+        """Write the identity key into the run directory, where other grids look for runs to share."""
         if self.identity is not None:
-            record = {
-                "key": self.identity_key(),
-                "module": self.module,
-                "marker": self.marker,
-                "identity": self.identity,
-            }
+            record = {"key": self.identity_key(), "module": self.module, "marker": self.marker}
+            record["identity"] = self.identity
             atomic_write_bytes(self.run_dir / IDENTITY_FILE, (json.dumps(record, indent=1) + "\n").encode())
 
 
@@ -159,6 +160,9 @@ def run_grid(
     The local launcher prints a line per finished run and, every ``progress_every`` seconds, the
     steps reached by the running ones and an ETA.
     """
+    for spec in specs:  # runs finished before identities were recorded: the same command, so the same run
+        if spec.identity is not None and spec.finished() and not (spec.run_dir / IDENTITY_FILE).exists():
+            spec.record_identity()
     shared = finished_runs_by_key(reuse_root)
     for spec in specs:
         source = shared.get(spec.identity_key()) if spec.identity is not None else None

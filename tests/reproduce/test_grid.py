@@ -114,3 +114,12 @@ def test_the_table_names_its_shared_runs(tmp_path):
     assert note is not None and note.startswith("Runs trained once for another table")
     assert "scan1/standard/seed0 = " in note and note.count(" = ") == 1
     assert table_mod.reused_note(spec, ["scan1"], tmp_path / "elsewhere") is None
+
+
+def test_a_run_finished_before_identities_is_adopted_as_a_source(tmp_path):
+    old = finished_source(tmp_path)
+    (old.run_dir / grid.IDENTITY_FILE).unlink()  # as written by a grid without identities
+    assert grid.finished_runs_by_key(tmp_path) == {}
+    status = run_grid([old], log_dir=tmp_path / "logs", reuse_root=tmp_path)  # skipped as finished
+    assert status == {old.name: 0}
+    assert grid.finished_runs_by_key(tmp_path) == {old.identity_key(): old.run_dir}
