@@ -164,16 +164,18 @@ def run_grid(
         if spec.identity is not None and spec.finished() and not (spec.run_dir / IDENTITY_FILE).exists():
             spec.record_identity()
     shared = finished_runs_by_key(reuse_root)
+    reused = set()
     for spec in specs:
         source = shared.get(spec.identity_key()) if spec.identity is not None else None
         if source is not None and not spec.finished() and not has_progress(spec.run_dir):
             reuse_run(spec, source)
+            reused.add(spec.name)
             print(f"  [reuse] {spec.name}: the same run as {source}")
     todo = [s for s in specs if not s.finished()]
     for spec in todo:
         spec.claim()
     status = {s.name: 0 for s in specs if s.finished()}
-    for name in status:
+    for name in (n for n in status if n not in reused):
         print(f"  [skip] {name}: finished earlier")
     if not todo:
         return status
