@@ -288,7 +288,7 @@ def grid_runs(
                     "train.progress=false",
                     *overrides,
                 ]
-                name = "/".join(p for p in (cell, setting, seed_dir) if p)
+                name = run_name(cell, setting, seed_dir)
                 run_cfg = load_config(spec.preset_for(cell), profile, None, [a for a in args if "=" in a])
                 runs.append(
                     RunSpec(
@@ -341,7 +341,7 @@ def collect(spec: TableSpec, scenes: list[str], runs_dir: Path, failed: list[str
                 for seed_dir in spec.seed_dirs():
                     vals = []
                     for cell in (c for c in scenes if spec.column(c) == col):
-                        name = "/".join(p for p in (cell, setting, seed_dir) if p)
+                        name = run_name(cell, setting, seed_dir)
                         value, report = run_value(runs_dir / name, m)
                         if report is not None and lpips_info is None:
                             lpips_info = report["conventions"].get("lpips")
@@ -414,9 +414,14 @@ def beats_column(ours: dict, row: str, metric: str, column: str, reference: str)
     return Claim(text, (a > b) if up else (a < b), f"{a:.4f} vs {b:.4f}")
 
 
+def run_name(cell: str, setting: str, seed_dir: str) -> str:
+    """The run directory of (cell, setting, seed) under the runs folder, e.g. "scan1/standard/seed0"."""
+    return "/".join(p for p in (cell, setting, seed_dir) if p)
+
+
 def first_run(spec: TableSpec, cell: str, setting: str) -> str:
     """The run directory name of (cell, setting) with the first seed."""
-    return "/".join(p for p in (cell, setting, spec.seed_dirs()[0]) if p)
+    return run_name(cell, setting, spec.seed_dirs()[0])
 
 
 def curves_of(spec: TableSpec, scenes: list[str], runs_dir: Path) -> dict:
@@ -484,7 +489,7 @@ def spread_note(spec: TableSpec, spread: dict) -> str | None:
 
 def reused_note(spec: TableSpec, scenes: list[str], runs_dir: Path) -> str | None:
     """One line naming the runs of this table that another grid trained (the same resolved config)."""
-    names = ["/".join(p for p in (c, s, d) if p) for c in scenes for s in spec.settings for d in spec.seed_dirs()]
+    names = [run_name(c, s, d) for c in scenes for s in spec.settings for d in spec.seed_dirs()]
     shared = [(n, src) for n in names if (src := reused_source(runs_dir / n)) is not None]
     if not shared:
         return None
