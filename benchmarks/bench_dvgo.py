@@ -33,9 +33,9 @@ from common.config import load_config
 from common.data import load_scene
 from common.data.synthetic import KINDS, ensure_dataset
 from common.rays import RayBank, RaySampler
+from common.render import weights_from_optical_depth
 from s3im.models.dvgo import build_fine_from_coarse, build_model, resolve_stage_config
 from s3im.models.dvgo.family import init_view_counts, select_in_maskcache
-from s3im.models.dvgo.marching import weights_from_optical_depth
 from s3im.models.dvgo.model import STOP_TRANSMITTANCE, ZERO_DIRECTION, DirectVoxGO
 
 PHASES = (

@@ -28,6 +28,7 @@ SPEC = replace(
     ],
     title="TensoRF, standard vs multiplex training",
     paper_profile_note="paper profile: 30k iterations per run, 128^3 -> 300^3 voxels; hours per run on a GPU",
+    minutes_per_run=9.0,  # two at a time on 2 cores: 7-11 min per run (one thread each)
 )
 
 
