@@ -79,3 +79,24 @@ def test_masked_adam_sparse_gradients_and_per_voxel_lr_match_the_element_loop():
             )
             torch.testing.assert_close(a.detach(), p_ref)
         torch.testing.assert_close(opt.state[a]["exp_avg"], m_ref)
+
+
+def test_masked_adam_dense_path_leaves_untouched_entries_exactly_and_finite():
+    """Most entries touched (in-place full-tensor path), eps = 0: the never-touched entries (m = v = 0) keep their
+    values exactly, no 0 / 0 leaks into them, and the touched ones follow the element loop."""
+    torch.manual_seed(3)
+    n = 30
+    a = torch.nn.Parameter(torch.randn(n, dtype=torch.float64))
+    start = a.detach().clone()
+    p_ref, m_ref, v_ref = start.clone(), torch.zeros(n, dtype=torch.float64), torch.zeros(n, dtype=torch.float64)
+    opt = MaskedAdam([{"params": [a], "lr": 0.1, "skip_zero_grad": True}], betas=(0.9, 0.99), eps=0.0)
+    for t in range(1, 4):
+        g = torch.randn(n, dtype=torch.float64)
+        g[:5] = 0  # 25 of 30 touched: above DENSE_FRACTION
+        a.grad = g.clone()
+        opt.step()
+        reference_step(p_ref, g, m_ref, v_ref, t, 0.1, 0.9, 0.99, 0.0, True)
+    assert torch.isfinite(a).all()
+    assert torch.equal(a.detach()[:5], start[:5])
+    torch.testing.assert_close(a.detach(), p_ref)
+    torch.testing.assert_close(opt.state[a]["exp_avg"], m_ref)

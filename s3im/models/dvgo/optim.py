@@ -8,8 +8,8 @@ with r = 1, or r = the group's "per_lr" tensor (same shape as the parameter; off
 ``adam_upd_with_perlr``, every element updated). In a param group with ``skip_zero_grad=True`` (and no
 per_lr) the update (m, v and p) happens only where g != 0, so voxels no ray touched this step keep their
 moments and values; t still counts every step. The masked update works on the flat indices of the
-non-zero gradients only (one pass over g to find them, then gathers / scatters of the touched entries),
-instead of full-grid ``where`` passes.
+non-zero gradients only (one pass over g to find them, then gathers / scatters of the touched entries) while
+few entries are touched, and in place over the whole tensor (factor 1 and a zero step where g == 0) when many are.
 """
 
 from __future__ import annotations
@@ -18,6 +18,12 @@ import math
 
 import torch
 from torch.optim import Optimizer
+
+
+# Above this fraction of touched entries the full-tensor passes are cheaper than the gathers (measured on one CPU
+# thread over 12 x 96^3 entries: 134 vs 246 ms at 20 % touched, 256 vs 238 ms at 40 %, 889 vs 256 ms at 70 % against
+# the former torch.where passes).
+DENSE_FRACTION = 0.4
 
 
 class MaskedAdam(Optimizer):
@@ -63,17 +69,22 @@ class MaskedAdam(Optimizer):
 
 
 def _masked_update(p, g, m, v, beta1: float, beta2: float, step_size: float, eps: float) -> None:
-    """The Adam update restricted to the entries with g != 0 (flat index gather / scatter)."""
+    """The Adam update restricted to the entries with g != 0: flat index gather / scatter of the touched
+    entries when at most DENSE_FRACTION of them are touched, else in-place full-tensor passes in which the
+    untouched entries get the factor 1 (m, v) and a zero step (p)."""
     flat_g = g.reshape(-1)
-    idx = torch.nonzero(flat_g).squeeze(1)
-    if idx.numel() == 0:
+    n_touched = int(torch.count_nonzero(flat_g))
+    if n_touched == 0:
         return
-    if idx.numel() > flat_g.numel() // 2:  # mostly dense: full-tensor passes are cheaper than gathers
+    if n_touched > DENSE_FRACTION * flat_g.numel():
         nz = g != 0
-        m.copy_(torch.where(nz, m * beta1 + g * (1 - beta1), m))
-        v.copy_(torch.where(nz, v * beta2 + g * g * (1 - beta2), v))
-        p.sub_(torch.where(nz, m / (v.sqrt() + eps) * step_size, torch.zeros_like(p)))
+        m.mul_(nz.to(m.dtype).mul_(beta1 - 1).add_(1)).add_(g, alpha=1 - beta1)
+        v.mul_(nz.to(v.dtype).mul_(beta2 - 1).add_(1)).addcmul_(g, g, value=1 - beta2)
+        step = v.sqrt().add_(eps)
+        torch.div(m, step, out=step)
+        p.sub_(step.masked_fill_(~nz, 0), alpha=step_size)
         return
+    idx = torch.nonzero(flat_g).squeeze(1)
     gi = flat_g[idx]
     mi = m.view(-1)[idx].mul_(beta1).add_(gi, alpha=1 - beta1)
     vi = v.view(-1)[idx].mul_(beta2).addcmul_(gi, gi, value=1 - beta2)
