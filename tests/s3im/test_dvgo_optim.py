@@ -100,3 +100,16 @@ def test_masked_adam_dense_path_leaves_untouched_entries_exactly_and_finite():
     assert torch.equal(a.detach()[:5], start[:5])
     torch.testing.assert_close(a.detach(), p_ref)
     torch.testing.assert_close(opt.state[a]["exp_avg"], m_ref)
+
+
+def test_masked_adam_absurd_lr_gives_non_finite_values_on_both_paths_not_an_error():
+    """An lr beyond float32 (1e39) makes the touched entries non-finite (the trainer's non-finite check then stops
+    the run with one line); the update itself must not raise on the gather path or the full-tensor path."""
+    for n_zero in (25, 5):  # 5 of 30 touched (gathers), 25 of 30 touched (full-tensor passes)
+        a = torch.nn.Parameter(torch.zeros(30))
+        opt = MaskedAdam([{"params": [a], "lr": 1e39, "skip_zero_grad": True}])
+        g = torch.ones(30)
+        g[:n_zero] = 0
+        a.grad = g
+        opt.step()
+        assert not torch.isfinite(a[n_zero:]).any() and torch.equal(a.detach()[:n_zero], torch.zeros(n_zero))

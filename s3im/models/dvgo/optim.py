@@ -81,8 +81,8 @@ def _masked_update(p, g, m, v, beta1: float, beta2: float, step_size: float, eps
         m.mul_(nz.to(m.dtype).mul_(beta1 - 1).add_(1)).add_(g, alpha=1 - beta1)
         v.mul_(nz.to(v.dtype).mul_(beta2 - 1).add_(1)).addcmul_(g, g, value=1 - beta2)
         step = v.sqrt().add_(eps)
-        torch.div(m, step, out=step)
-        p.sub_(step.masked_fill_(~nz, 0), alpha=step_size)
+        torch.div(m, step, out=step).mul_(step_size)  # a tensor product: an absurd lr overflows to inf, not an error
+        p.sub_(step.masked_fill_(~nz, 0))
         return
     idx = torch.nonzero(flat_g).squeeze(1)
     gi = flat_g[idx]
@@ -90,4 +90,4 @@ def _masked_update(p, g, m, v, beta1: float, beta2: float, step_size: float, eps
     vi = v.view(-1)[idx].mul_(beta2).addcmul_(gi, gi, value=1 - beta2)
     m.view(-1)[idx] = mi
     v.view(-1)[idx] = vi
-    p.data.view(-1).index_add_(0, idx, mi / (vi.sqrt() + eps), alpha=-step_size)
+    p.data.view(-1).index_add_(0, idx, mi / (vi.sqrt() + eps) * -step_size)
