@@ -18,7 +18,7 @@ import torch
 from torch import Tensor, nn
 
 from common.compat import import_diffusers
-from sparsefusion.diffusion import alpha_bar, log_snr, plms, q_sample, time_grid
+from sparsefusion.diffusion import alpha_bar, log_snr, plms, predict_x0, q_sample, time_grid
 
 T_MAX = 0.999  # alpha_bar(1) = 0 exactly; sampling starts just below
 
@@ -85,3 +85,24 @@ class VLDM(nn.Module):
         grid = [torch.tensor(x, device=cond.device) for x in time_grid(T_MAX, n_steps)]
         eps_fn = lambda x, t: self(x, t, cond)  # noqa: E731
         return plms(z, grid, [alpha_bar(g) for g in grid], eps_fn, final_alpha=1.0, clip=self.clip_x0)
+
+    @torch.no_grad()
+    def condition_use(self, z0: Tensor, cond: Tensor, times: list[float], generator: torch.Generator) -> list[dict]:
+        """How much the denoiser uses its condition: per t, the x0 predictions from the same z_t with the
+        condition and with the null condition (zeros, as conditioning dropout trains it).
+
+        z0 [B, C, h, w], cond [B, F, h, w]. Per t: x0_hat = (z_t - sqrt(1 - a) eps_phi) / sqrt(a) and
+        mse = mean (x0_hat - z0)^2 for "cond" and "null", beside "mean": the error of predicting every latent by
+        the per-channel mean of z0 (what a denoiser that knows nothing about this view can at best do).
+        """
+        rows = []
+        for t in times:
+            tt = torch.full((z0.shape[0],), float(t), device=z0.device)
+            z_t = q_sample(z0, tt, torch.randn(z0.shape, generator=generator, device=z0.device))
+            a = alpha_bar(tt[:1])
+            row = {"t": float(t), "alpha_bar": float(a)}
+            for name, c in (("cond", cond), ("null", torch.zeros_like(cond))):
+                row[f"x0_mse_{name}"] = float(((predict_x0(z_t, a, self(z_t, tt, c)) - z0) ** 2).mean())
+            row["x0_mse_mean"] = float(((z0.mean((0, 2, 3), keepdim=True) - z0) ** 2).mean())
+            rows.append(row)
+        return rows

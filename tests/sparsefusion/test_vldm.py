@@ -40,3 +40,26 @@ def test_loss_backpropagates_into_the_condition_and_sampling_shapes():
     assert torch.isfinite(loss) and cond.grad is not None
     s = m.sample(torch.randn(2, 3, 8, 8), 3, torch.Generator().manual_seed(0))
     assert s.shape == (2, 4, 8, 8) and torch.isfinite(s).all()
+
+
+class Oracle(VLDM):
+    """A denoiser that reads z0 from its condition (cond = z0) and returns the exact noise."""
+
+    def forward(self, z_t, t, cond):
+        from sparsefusion.diffusion import alpha_bar
+
+        a = alpha_bar(t).view(-1, 1, 1, 1)
+        return (z_t - a.sqrt() * cond) / (1 - a).sqrt()
+
+
+def test_condition_use_separates_a_denoiser_that_reads_its_condition():
+    torch.manual_seed(0)
+    m = Oracle(4, 4, 8, block_out_channels=(16,), layers_per_block=1, norm_groups=8)
+    z0 = torch.randn(3, 4, 8, 8) * 0.7 + 0.2
+    rows = m.condition_use(z0, z0, [0.3, 0.9], torch.Generator().manual_seed(0))
+    assert [r["t"] for r in rows] == [0.3, 0.9]
+    for r in rows:
+        assert r["x0_mse_cond"] < 1e-8  # the condition is z0: exact
+        # null condition: eps_hat = z_t / sqrt(1 - a), so x0_hat = 0 and the error is mean z0^2
+        torch.testing.assert_close(r["x0_mse_null"], float((z0**2).mean()), rtol=1e-4, atol=1e-6)
+        torch.testing.assert_close(r["x0_mse_mean"], float(z0.var((0, 2, 3), unbiased=False).mean()))
