@@ -1,7 +1,7 @@
 """Does the trained VLDM use its EFT condition? x0-prediction errors with and without the condition.
 
     python -m sparsefusion.diagnose [--profile quick] [--categories hydrant] [--run-root runs/sparsefusion]
-                                    [--out results/sparsefusion/vldm_condition]
+                                    [--out results/sparsefusion/vldm_condition] [key=value ...]
 
 For each category: train or load the joint model (as the tables do), take the first dev sequence with 2 seeded
 input views (the evaluation protocol), encode the target views z0 = E(x), render the EFT condition y for each
@@ -47,10 +47,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--categories", default=None, help="comma-separated (default: data.categories)")
     parser.add_argument("--run-root", type=Path, default=DEFAULT_RUN_ROOT)
     parser.add_argument("--out", type=Path, default=Path("results/sparsefusion/vldm_condition"))
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides (as for sparsefusion.train)")
     args = parser.parse_args(argv)
     retain_freed_memory()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    cfg = load_config(PRESET, args.profile)
+    cfg = load_config(PRESET, args.profile, overrides=args.overrides)
     if args.categories:
         cfg = cfg.override({"data.categories": args.categories.split(",")})
     root, source = data_root(cfg)

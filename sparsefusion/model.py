@@ -90,7 +90,7 @@ class SparseFusionModel(nn.Module):
             autoencoder.latent_channels, e["feature_dim"], self.latent_size,
             block_out_channels=tuple(v["channels"]), layers_per_block=v["layers_per_block"],
             cond_drop=v["cond_drop"], p2_gamma=v["p2_gamma"], norm_groups=v.get("norm_groups", 32),
-            clip_x0=v.get("clip_x0", 10.0),
+            clip_x0=v.get("clip_x0", 10.0), prediction=v.get("prediction", "eps"),
         )  # fmt: skip
         self._ae = (autoencoder,)  # a tuple keeps the frozen autoencoder out of parameters() and state_dict()
 

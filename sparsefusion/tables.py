@@ -293,6 +293,12 @@ def main(table_id: str, argv: list[str] | None = None) -> int:
             else "resnet18 trained from scratch (no ImageNet weights file)"
         )
         + ".",
+        "VLDM denoiser: "
+        + (
+            "noise prediction (as the paper)."
+            if cfg.vldm.prediction == "eps"
+            else "v prediction (this profile's choice for short CPU training; the paper predicts the noise)."
+        ),
         "NerFormer and ViewFormer are not built (see the missing reasons).",
         "Row 'black' (Tables 2-4, not in the paper): the all-background prediction of the masked targets, the "
         "reference a model must beat on these object crops.",

@@ -8,6 +8,11 @@ the UNet's sinusoidal embedding. Training (Eq. 2, imagen-pytorch defaults of the
     L = mean_b [ w_p2(t_b) * mean_{c,h,w} m (eps - eps_phi(z_t, t, y'))^2 ],  w_p2 = (1 + SNR(t))^-gamma
     y' = 0 with probability ``cond_drop`` (0.1) per sample, else y;  m: optional valid-region mask.
 
+With ``prediction="v"`` (not the paper's: an option for short CPU runs) the UNet outputs v = sqrt(a) eps -
+sqrt(1 - a) z_0 and is trained on (v - v_phi)^2 with the same weights; ``forward`` still returns the noise estimate
+eps = sqrt(a) v_phi + sqrt(1 - a) z_t, so sampling and distillation are the same code. Its implied x0 = sqrt(a) z_t -
+sqrt(1 - a) v_phi does not multiply the network's error by sqrt((1 - a) / a) at high noise, as eps prediction does.
+
 ``repeats`` draws several (t, eps) per latent (official: 12). Sampling: PLMS from t_max to 0, every implied x0
 clamped to [-clip_x0, clip_x0] (official: 10 for SD latents).
 """
@@ -20,7 +25,8 @@ from torch import Tensor, nn
 from common.compat import import_diffusers
 from sparsefusion.diffusion import alpha_bar, log_snr, plms, predict_x0, q_sample, time_grid
 
-T_MAX = 0.999  # alpha_bar(1) = 0 exactly; sampling starts just below
+T_MAX = 0.999
+PREDICTIONS = ("eps", "v")  # alpha_bar(1) = 0 exactly; sampling starts just below
 
 
 class VLDM(nn.Module):
@@ -38,6 +44,7 @@ class VLDM(nn.Module):
         p2_gamma: float = 0.5,
         norm_groups: int = 32,
         clip_x0: float | None = 10.0,
+        prediction: str = "eps",
     ):
         super().__init__()
         diffusers = import_diffusers()
@@ -55,11 +62,22 @@ class VLDM(nn.Module):
             norm_num_groups=norm_groups,
         )
         self.latent_channels, self.cond_channels = latent_channels, cond_channels
-        self.cond_drop, self.p2_gamma, self.clip_x0 = cond_drop, p2_gamma, clip_x0
+        if prediction not in PREDICTIONS:
+            raise ValueError(f"vldm.prediction: {prediction!r}; expected one of {PREDICTIONS}")
+        self.cond_drop, self.p2_gamma, self.clip_x0, self.prediction = cond_drop, p2_gamma, clip_x0, prediction
 
-    def forward(self, z_t: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+    def output(self, z_t: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+        """The UNet's output for (z_t, t, cond): eps_phi, or v_phi with ``prediction`` "v"; t [B] or one value."""
         t = t.reshape(-1).expand(z_t.shape[0]) if t.numel() == 1 else t
         return self.unet(torch.cat([z_t, cond], dim=1), 1000 * t).sample
+
+    def forward(self, z_t: Tensor, t: Tensor, cond: Tensor) -> Tensor:
+        """The noise estimate eps_phi; with v prediction eps = sqrt(a) v_phi + sqrt(1 - a) z_t."""
+        out = self.output(z_t, t, cond)
+        if self.prediction == "eps":
+            return out
+        a = alpha_bar(t.reshape(-1)).view(-1, 1, 1, 1)
+        return a.sqrt() * out + (1 - a).sqrt() * z_t
 
     def loss(self, z0: Tensor, cond: Tensor, generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
         """The (p2-weighted, masked) noise-prediction loss with conditioning dropout; z0 [B, C, h, w]."""
@@ -67,8 +85,13 @@ class VLDM(nn.Module):
         t = torch.rand(b, generator=generator, device=z0.device)
         noise = torch.randn(z0.shape, generator=generator, device=z0.device)
         keep = (torch.rand(b, generator=generator, device=z0.device) >= self.cond_drop).to(cond.dtype)
-        eps = self(q_sample(z0, t, noise), t, cond * keep.view(-1, 1, 1, 1))
-        err = (eps - noise) ** 2
+        out = self.output(q_sample(z0, t, noise), t, cond * keep.view(-1, 1, 1, 1))
+        if self.prediction == "eps":
+            target = noise
+        else:
+            a = alpha_bar(t).view(-1, 1, 1, 1)
+            target = a.sqrt() * noise - (1 - a).sqrt() * z0
+        err = (out - target) ** 2
         if mask is not None:
             err = err * mask
             per = err.sum((1, 2, 3)) / (mask.expand_as(err).sum((1, 2, 3))).clamp(min=1)
