@@ -15,19 +15,16 @@ not gives the two errors alike, and its samples from pure noise are not the obje
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
 
 import torch
 
-from common.config import load_config
-from common.engine.allocator import retain_freed_memory
 from common.results.provenance import Provenance
 from sparsefusion.data import load_category
 from sparsefusion.evaluate import SceneEvaluation, write_json
-from sparsefusion.train import DEFAULT_RUN_ROOT, PRESET, data_root, train_category
+from sparsefusion.train import add_cli_arguments, cli_config, data_root, train_category
 
 TIMES = (0.1, 0.3, 0.5, 0.7, 0.9)
 
@@ -43,17 +40,10 @@ def diagnose(model, cfg, seq: dict, n_inputs: int = 2, seed: int = 0) -> list[di
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sparsefusion.diagnose", description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", default="quick")
-    parser.add_argument("--categories", default=None, help="comma-separated (default: data.categories)")
-    parser.add_argument("--run-root", type=Path, default=DEFAULT_RUN_ROOT)
+    add_cli_arguments(parser, profile="quick")
     parser.add_argument("--out", type=Path, default=Path("results/sparsefusion/vldm_condition"))
-    parser.add_argument("overrides", nargs="*", help="key=value config overrides (as for sparsefusion.train)")
     args = parser.parse_args(argv)
-    retain_freed_memory()
-    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
-    cfg = load_config(PRESET, args.profile, overrides=args.overrides)
-    if args.categories:
-        cfg = cfg.override({"data.categories": args.categories.split(",")})
+    cfg = cli_config(args)
     root, source = data_root(cfg)
     for category in cfg.data.categories:
         start = time.perf_counter()

@@ -79,19 +79,31 @@ def train_category(cfg: Config, category: str, root: Path, run_root: Path, progr
     return trainer.model, run_dir
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sparsefusion.train", description=__doc__.split("\n")[0])
-    parser.add_argument("--profile", default=None)
+def add_cli_arguments(parser: argparse.ArgumentParser, profile: str | None = None) -> None:
+    """--profile, --categories, --run-root and key=value overrides (the training and diagnosis commands)."""
+    parser.add_argument("--profile", default=profile)
     parser.add_argument("--categories", default=None, help="comma-separated (default: data.categories)")
     parser.add_argument("--run-root", type=Path, default=DEFAULT_RUN_ROOT)
-    parser.add_argument("--models", default="joint", help="comma-separated: joint (EFT + VLDM), pixelnerf")
-    parser.add_argument("overrides", nargs="*")
-    args = parser.parse_args(argv)
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+
+
+def cli_config(args: argparse.Namespace) -> Config:
+    """The config the arguments of ``add_cli_arguments`` select, after setting up this process for a CPU run
+    (freed memory kept by the allocator, ``$OMP_NUM_THREADS`` torch threads)."""
     retain_freed_memory()
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     cfg = load_config(PRESET, args.profile, overrides=args.overrides)
     if args.categories:
         cfg = cfg.override({"data.categories": args.categories.split(",")})
+    return cfg
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sparsefusion.train", description=__doc__.split("\n")[0])
+    add_cli_arguments(parser)
+    parser.add_argument("--models", default="joint", help="comma-separated: joint (EFT + VLDM), pixelnerf")
+    args = parser.parse_args(argv)
+    cfg = cli_config(args)
     models = args.models.split(",")
     unknown = set(models) - {"joint", PIXELNERF}
     if unknown:

@@ -2,10 +2,12 @@
 
 import json
 
-from sparsefusion import diagnose
+from sparsefusion import diagnose, train
 
 
-def test_smoke_profile_writes_condition_use(tmp_path):
+def test_smoke_profile_writes_condition_use(tmp_path, monkeypatch):
+    monkeypatch.setattr(train, "retain_freed_memory", lambda: None)  # training-process settings, not the runner's
+    monkeypatch.setattr(train.torch, "set_num_threads", lambda n: None)
     out = tmp_path / "out"
     assert diagnose.main(["--profile", "smoke", "--run-root", str(tmp_path / "runs"), "--out", str(out)]) == 0
     doc = json.loads((out / "synthetic-smoke" / "donut.json").read_text())
