@@ -25,8 +25,8 @@ from torch import Tensor, nn
 from common.compat import import_diffusers
 from sparsefusion.diffusion import alpha_bar, log_snr, plms, predict_x0, q_sample, time_grid
 
-T_MAX = 0.999
-PREDICTIONS = ("eps", "v")  # alpha_bar(1) = 0 exactly; sampling starts just below
+T_MAX = 0.999  # alpha_bar(1) = 0 exactly; sampling starts just below
+PREDICTIONS = ("eps", "v")
 
 
 class VLDM(nn.Module):
@@ -80,7 +80,7 @@ class VLDM(nn.Module):
         return a.sqrt() * out + (1 - a).sqrt() * z_t
 
     def loss(self, z0: Tensor, cond: Tensor, generator: torch.Generator, mask: Tensor | None = None) -> Tensor:
-        """The (p2-weighted, masked) noise-prediction loss with conditioning dropout; z0 [B, C, h, w]."""
+        """The (p2-weighted, masked) noise- or v-prediction loss with conditioning dropout; z0 [B, C, h, w]."""
         b = z0.shape[0]
         t = torch.rand(b, generator=generator, device=z0.device)
         noise = torch.randn(z0.shape, generator=generator, device=z0.device)
