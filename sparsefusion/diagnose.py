@@ -47,7 +47,7 @@ def main(argv: list[str] | None = None) -> int:
     root, source = data_root(cfg)
     for category in cfg.data.categories:
         start = time.perf_counter()
-        model, run_dir = train_category(cfg, category, root, args.run_root)
+        model, _ = train_category(cfg, category, root, args.run_root)
         seq = load_category(root, category, cfg.data.eval_subset, cfg.data.image_size, 1, 1)[0]
         rows = diagnose(model, cfg, seq)
         print(f"{category} ({source}, {args.profile}; latent x0 MSE per t: with the condition / null / mean)")
@@ -55,7 +55,7 @@ def main(argv: list[str] | None = None) -> int:
             print(f"  t {r['t']:.1f}: {r['x0_mse_cond']:.4f} / {r['x0_mse_null']:.4f} / {r['x0_mse_mean']:.4f}")
         prov = Provenance.collect(
             source, str(root), args.profile,
-            extra={"category": category, "train_steps": cfg.train.iters,
+            extra={"category": category, "train_steps": cfg.train.iters, "prediction": cfg.vldm.prediction,
                    "wall_time_s": round(time.perf_counter() - start, 1)},
         )  # fmt: skip
         out = args.out / f"{source}-{args.profile}" / f"{category}.json"

@@ -118,7 +118,7 @@ class VLDM(nn.Module):
         mse = mean (x0_hat - z0)^2 for "cond" and "null", beside "mean": the error of predicting every latent by
         the per-channel mean of z0 (what a denoiser that knows nothing about this view can at best do).
         """
-        rows = []
+        rows, mean_mse = [], float(((z0.mean((0, 2, 3), keepdim=True) - z0) ** 2).mean())
         for t in times:
             tt = torch.full((z0.shape[0],), float(t), device=z0.device)
             z_t = q_sample(z0, tt, torch.randn(z0.shape, generator=generator, device=z0.device))
@@ -126,6 +126,6 @@ class VLDM(nn.Module):
             row = {"t": float(t), "alpha_bar": float(a)}
             for name, c in (("cond", cond), ("null", torch.zeros_like(cond))):
                 row[f"x0_mse_{name}"] = float(((predict_x0(z_t, a, self(z_t, tt, c)) - z0) ** 2).mean())
-            row["x0_mse_mean"] = float(((z0.mean((0, 2, 3), keepdim=True) - z0) ** 2).mean())
+            row["x0_mse_mean"] = mean_mse
             rows.append(row)
         return rows

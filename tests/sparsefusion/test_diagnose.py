@@ -15,3 +15,4 @@ def test_smoke_profile_writes_condition_use(tmp_path, monkeypatch):
     for r in doc["rows"]:
         assert 0 < r["alpha_bar"] < 1 and all(r[k] >= 0 for k in ("x0_mse_cond", "x0_mse_null", "x0_mse_mean"))
     assert doc["provenance"]["data_source"] == "synthetic" and doc["provenance"]["extra"]["train_steps"] == 2
+    assert doc["provenance"]["extra"]["prediction"] == "eps"
