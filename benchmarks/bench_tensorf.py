@@ -47,9 +47,11 @@ from s3im.models.tensorf.model import TensoRF
 from s3im.models.tensorf.vm import MAT_MODE, VEC_MODE
 
 # The anchor's settings (the official code's CPU run), over the quick profile of tensorf_blender.yaml
-# (whose own schedule starts at 32^3, with narrower appearance and colour MLP, to reach its quality goal sooner).
+# (whose own schedule starts at 32^3, with narrower appearance and colour MLP and 340 iterations, to reach its quality
+# goal sooner).
 ANCHOR = {
     "train.iters": 300,
+    "train.lr_decay_steps": 300,  # the official lr_decay_target_ratio 0.1 over n_iters
     "train.batch_size": 4096,
     "model.N_voxel_init": 64**3,
     "model.N_voxel_final": 128**3,
