@@ -117,6 +117,7 @@ class TableSpec:
     sweep: also plot the metrics against a swept value (``sweep.png``).
     extra_claims(ours) -> claims that compare columns (e.g. "the gain grows as views are removed").
     minutes_per_run: rough quick-profile minutes of one run on a 2-core CPU (two at a time), for the ETA only.
+    render_views: how many test views per cell ``renders.png`` shows (the first ones, in the runs' test order).
     """
 
     def scene(self, cell: str) -> str:
@@ -159,6 +160,7 @@ class TableSpec:
     minutes_per_run: float = 2.0
     paper_profile_note: str = ""
     curve_metric: str = "psnr"
+    render_views: int = 1
     extra_args: Sequence[str] = field(default_factory=list)
 
 
@@ -437,18 +439,22 @@ def curves_of(spec: TableSpec, scenes: list[str], runs_dir: Path) -> dict:
     return curves
 
 
-def render_row(spec: TableSpec, runs_dir: Path, cell: str):
-    """(cell, [ground truth, one render per setting]) of the first test view, or None when missing."""
+def render_rows(spec: TableSpec, runs_dir: Path, cell: str) -> list[tuple[str, list[np.ndarray]]]:
+    """[(label, [ground truth, one render per setting])] of the first ``spec.render_views`` test views of
+    ``cell`` (label: the cell, or "cell, view k" when several are shown); views with a missing image are left out."""
     first_dir = runs_dir / first_run(spec, cell, next(iter(spec.settings)))
     first = read_json(first_dir / "test_metrics.json")
     if first is None:
-        return None
-    name = first["per_image"][0]["name"]
-    paths = [runs_dir / first_run(spec, cell, s) / "renders" / "test" / f"{name}.png" for s in spec.settings]
-    gt = first_dir / "renders" / "gt" / f"{name}.png"
-    if not gt.is_file() or not all(p.is_file() for p in paths):
-        return None
-    return cell, [read_rgb(gt), *[read_rgb(p) for p in paths]]
+        return []
+    rows = []
+    for k, item in enumerate(first["per_image"][: spec.render_views]):
+        name = item["name"]
+        paths = [runs_dir / first_run(spec, cell, s) / "renders" / "test" / f"{name}.png" for s in spec.settings]
+        gt = first_dir / "renders" / "gt" / f"{name}.png"
+        if gt.is_file() and all(p.is_file() for p in paths):
+            label = cell if spec.render_views == 1 else f"{cell}, view {k}"
+            rows.append((label, [read_rgb(gt), *[read_rgb(p) for p in paths]]))
+    return rows
 
 
 def sweep_panels(spec: TableSpec, ours: dict, scenes: list[str], names: dict[str, str]) -> dict:
@@ -568,14 +574,15 @@ def write_results(spec: TableSpec, scenes, runs_dir: Path, results_dir: Path, so
             plot_curves(
                 staging / "sweep.png", sweep, ylabel="test metric", title=spec.title + suffix, xlabel=spec.sweep.xlabel
             )
-    rows = [r for r in (render_row(spec, runs_dir, s) for s in scenes) if r is not None]
+    rows = [r for s in scenes for r in render_rows(spec, runs_dir, s)]
     if rows:
+        views = "first test view" if spec.render_views == 1 else f"first {spec.render_views} test views"
         image_grid(
             staging / "renders.png",
             [r[1] for r in rows],
             [r[0] for r in rows],
             ["ground truth", *spec.settings],
-            title="first test view of each scene",
+            title=f"{views} of each scene",
         )
     replace_dir(staging, results_dir)
     print(f"Wrote {results_dir}/: {', '.join(sorted(p.name for p in results_dir.iterdir()))}")

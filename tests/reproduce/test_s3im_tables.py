@@ -7,6 +7,7 @@ from __future__ import annotations
 import importlib
 import json
 
+import numpy as np
 import pytest
 
 from common.config import load_config
@@ -179,3 +180,33 @@ def test_s3im_all_runs_every_script_and_sources_before_reusers():
         ("figure3_sparse_views", "table10_nonlocal"),
     ]:
         assert order.index(source) < order.index(reuser)
+
+
+def test_renders_figure_shows_the_first_test_views_of_each_cell(tmp_path):
+    from dataclasses import replace
+
+    from common.data.io import read_rgb
+    from common.data.synthetic.files import write_png
+    from reproduce import s3im_table1
+
+    runs = tmp_path / "runs"
+    for setting in ("standard", "multiplex"):
+        run = runs / "scan1" / setting
+        fake_run(run, 20.0)
+        report = json.loads((run / "test_metrics.json").read_text())
+        report["per_image"] = [{"name": f"v{k}", "psnr": 20.0} for k in range(3)]
+        (run / "test_metrics.json").write_text(json.dumps(report))
+        for k in range(3):
+            value = 0.25 * k + (0.1 if setting == "multiplex" else 0.0)
+            write_png(run / "renders" / "test" / f"v{k}.png", np.full((4, 4, 3), value, np.float32))
+            write_png(run / "renders" / "gt" / f"v{k}.png", np.full((4, 4, 3), 0.9, np.float32))
+    (runs / "scan1" / "multiplex" / "renders" / "test" / "v2.png").unlink()  # a view without every image is left out
+    spec = replace(s3im_table1.SPEC, render_views=3)
+    rows = table_mod.render_rows(spec, runs, "scan1")
+    assert [label for label, _ in rows] == ["scan1, view 0", "scan1, view 1"]
+    gt, std, mx = rows[1][1]
+    assert np.allclose(std, read_rgb(runs / "scan1" / "standard" / "renders" / "test" / "v1.png"))
+    assert np.allclose(mx, read_rgb(runs / "scan1" / "multiplex" / "renders" / "test" / "v1.png"))
+    assert not np.allclose(std, mx)
+    single = table_mod.render_rows(s3im_table1.SPEC, runs, "scan1")
+    assert [label for label, _ in single] == ["scan1"]
