@@ -446,10 +446,10 @@ def render_rows(spec: TableSpec, runs_dir: Path, cell: str) -> list[tuple[str, l
     first = read_json(first_dir / "test_metrics.json")
     if first is None:
         return []
-    rows = []
+    rows, tests = [], [runs_dir / first_run(spec, cell, s) / "renders" / "test" for s in spec.settings]
     for k, item in enumerate(first["per_image"][: spec.render_views]):
         name = item["name"]
-        paths = [runs_dir / first_run(spec, cell, s) / "renders" / "test" / f"{name}.png" for s in spec.settings]
+        paths = [d / f"{name}.png" for d in tests]
         gt = first_dir / "renders" / "gt" / f"{name}.png"
         if gt.is_file() and all(p.is_file() for p in paths):
             label = cell if spec.render_views == 1 else f"{cell}, view {k}"
