@@ -112,6 +112,8 @@ class TableSpec:
     cell's runs; preset_of(cell) -> the cell's preset (default: ``preset``).
     seeds: run every (cell, setting) once per seed (``experiment.seed``); ours is the mean over seeds and
     the seed spread (std) of each number is written beside the table. () = the preset's seed, one run.
+    seeds_of(cell) -> the seeds of that cell instead of ``seeds`` (e.g. two seeds only for the columns whose
+    differences are small); the cells of one column must share their seeds.
     mean_column: add our mean over the columns as column "mean".
     timing: add the metric ``training_time`` (hours of training, from each run's done.json).
     sweep: also plot the metrics against a swept value (``sweep.png``).
@@ -126,9 +128,13 @@ class TableSpec:
     def preset_for(self, cell: str) -> str:
         return self.preset_of(cell) if self.preset_of else self.preset
 
-    def seed_dirs(self) -> list[str]:
+    def seeds_for(self, cell: str | None) -> Sequence[int]:
+        """The seeds of a cell's runs: ``seeds_of(cell)`` when given, else ``seeds``."""
+        return self.seeds_of(cell) if self.seeds_of and cell is not None else self.seeds
+
+    def seed_dirs(self, cell: str | None = None) -> list[str]:
         """Sub-directories of a (cell, setting) run: one per seed, or [""] for the preset's seed."""
-        return [f"seed{s}" for s in self.seeds] or [""]
+        return [f"seed{s}" for s in self.seeds_for(cell)] or [""]
 
     def cell_args_of(self, cell: str) -> list[str]:
         return list(self.cell_args(cell)) if self.cell_args else []
@@ -149,6 +155,7 @@ class TableSpec:
     cell_args: Callable[[str], Sequence[str]] | None = None
     preset_of: Callable[[str], str] | None = None
     seeds: Sequence[int] = ()
+    seeds_of: Callable[[str], Sequence[int]] | None = None
     mean_column: bool = True
     timing: bool = False
     sweep: SweepSpec | None = None
@@ -221,7 +228,7 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
         dataset = f"synthetic {spec.data.synthetic_kind} scenes (common.data.synthetic, {res}x{res})"
         roots = {c: str(Path(root) / spec.scene(c)) for c in scenes}
 
-    n_runs = len(scenes) * len(spec.settings) * len(spec.seed_dirs())
+    n_runs = len(spec.settings) * sum(len(spec.seed_dirs(c)) for c in scenes)
     print(f"{spec.paper} {spec.table_id} ({spec.stem}): data = {source.upper()} ({dataset})")
     print(f"  profile = {profile}, scenes = {' '.join(scenes)}, {n_runs} runs, device = {device}, {launcher} x{jobs}")
     if profile == "quick":
@@ -270,7 +277,7 @@ def grid_runs(
     for cell in scenes:
         cell_cfg = load_config(spec.preset_for(cell), profile, None, [*overrides, *spec.cell_args_of(cell)])
         for setting, setting_args in spec.settings.items():
-            for seed_dir in spec.seed_dirs():
+            for seed_dir in spec.seed_dirs(cell):
                 seed = seed_dir.removeprefix("seed")
                 seed_args = [f"experiment.seed={seed}"] if seed and int(seed) != cell_cfg.experiment.seed else []
                 args = [
@@ -340,9 +347,10 @@ def collect(spec: TableSpec, scenes: list[str], runs_dir: Path, failed: list[str
         for m in spec.metric_keys():
             for col in columns:
                 per_seed, reason = [], None
-                for seed_dir in spec.seed_dirs():
+                col_cells = [c for c in scenes if spec.column(c) == col]
+                for seed_dir in spec.seed_dirs(col_cells[0]):
                     vals = []
-                    for cell in (c for c in scenes if spec.column(c) == col):
+                    for cell in col_cells:
                         name = run_name(cell, setting, seed_dir)
                         value, report = run_value(runs_dir / name, m)
                         if report is not None and lpips_info is None:
@@ -423,7 +431,7 @@ def run_name(cell: str, setting: str, seed_dir: str) -> str:
 
 def first_run(spec: TableSpec, cell: str, setting: str) -> str:
     """The run directory name of (cell, setting) with the first seed."""
-    return run_name(cell, setting, spec.seed_dirs()[0])
+    return run_name(cell, setting, spec.seed_dirs(cell)[0])
 
 
 def curves_of(spec: TableSpec, scenes: list[str], runs_dir: Path) -> dict:
@@ -490,12 +498,18 @@ def spread_note(spec: TableSpec, spread: dict) -> str | None:
     if not spread:
         return None
     cells = ", ".join(f"{row}/{metric}/{col} ±{v:.4g}" for (row, metric, col), v in spread.items())
-    return f"Seed spread (std over seeds {', '.join(map(str, spec.seeds))}; ours = the mean): {cells}."
+    if spec.seeds_of is None:
+        return f"Seed spread (std over seeds {', '.join(map(str, spec.seeds))}; ours = the mean): {cells}."
+    seeds: dict[str, str] = {}
+    for cell in spec.scenes:
+        seeds.setdefault(spec.column(cell), ", ".join(map(str, spec.seeds_for(cell))) or "the preset's seed")
+    per_col = "; ".join(f"{col}: {s}" for col, s in seeds.items())
+    return f"Seed spread (std over the seeds of each column, {per_col}; ours = the mean): {cells}."
 
 
 def reused_note(spec: TableSpec, scenes: list[str], runs_dir: Path) -> str | None:
     """One line naming the runs of this table that another grid trained (the same resolved config)."""
-    names = [run_name(c, s, d) for c in scenes for s in spec.settings for d in spec.seed_dirs()]
+    names = [run_name(c, s, d) for c in scenes for s in spec.settings for d in spec.seed_dirs(c)]
     shared = [(n, src) for n in names if (src := reused_source(runs_dir / n)) is not None]
     if not shared:
         return None

@@ -117,8 +117,9 @@ def test_missing_run_is_reported_with_its_reason(tmp_path):
     runs = tmp_path / "runs"
     for cell in spec.scenes:
         for setting in spec.settings:
-            if cell != "nerf/Barn" or setting != "multiplex":
-                fake_run(runs / cell / setting, 25.0)
+            for seed in spec.seed_dirs(cell):
+                if cell != "nerf/Barn" or setting != "multiplex":
+                    fake_run(runs / table_mod.run_name(cell, setting, seed), 25.0)
     failed = ["nerf/Barn/multiplex"]
     out = tmp_path / "out"
     table_mod.write_results(spec, list(spec.scenes), runs, out, "synthetic", "test scenes", "quick", failed)
@@ -136,11 +137,35 @@ def test_a_subset_of_cells_is_named_in_the_table(tmp_path):
     runs = tmp_path / "runs"
     for i, cell in enumerate(cells):
         for setting in spec.settings:
-            fake_run(runs / cell / setting, 20.0 + i)
+            for seed in spec.seed_dirs(cell):
+                fake_run(runs / table_mod.run_name(cell, setting, seed), 20.0 + i)
     table_mod.write_results(spec, cells, runs, tmp_path / "out", "synthetic", "test scenes", "quick", [])
     md = (tmp_path / "out" / "table.md").read_text()
     assert f"Only 6 of {len(spec.scenes)} cells were run ({', '.join(cells)}); our means are over those." in md
     assert "20.50" in md  # dvgo: the mean of Barn (20) and Caterpillar (21)
+
+
+def test_per_column_seeds_in_the_grid_the_means_and_the_spread(tmp_path):
+    from reproduce import s3im_table3
+
+    spec = s3im_table3.SPEC
+    cells = ["dvgo/Barn", "tensorf/Barn", "nerf/Barn"]
+    roots = {c: "/data/Barn" for c in cells}
+    names = [r.name for r in table_mod.grid_runs(spec, cells, "quick", "cpu", roots, [], tmp_path, 1)]
+    assert names == [
+        *(f"dvgo/Barn/{s}/seed{x}" for s in spec.settings for x in (777, 0)),
+        *(f"tensorf/Barn/{s}/seed{x}" for s in spec.settings for x in (20211202, 0)),
+        *(f"nerf/Barn/{s}" for s in spec.settings),
+    ]
+    runs = tmp_path / "runs"
+    for name in names:  # seed 0 is 1 dB above the preset seed; nerf has one run
+        fake_run(runs / name, 26.0 if name.endswith("seed0") else 25.0)
+    ours, missing, _, spread = table_mod.collect(spec, cells, runs, [])
+    assert not missing
+    assert ours["standard"]["psnr"] == {"dvgo": 25.5, "tensorf": 25.5, "nerf": 25.0}
+    assert spread[("standard", "psnr", "dvgo")] == pytest.approx(0.5) and ("standard", "psnr", "nerf") not in spread
+    note = table_mod.spread_note(spec, spread)
+    assert "dvgo: 777, 0; tensorf: 20211202, 0; nerf: the preset's seed" in note
 
 
 def test_metric_directions_agree_with_the_registry():

@@ -21,9 +21,9 @@ SMALL = {
 }
 
 
-def make_model(**kw) -> VanillaNeRF:
+def make_model(bbox=None, **kw) -> VanillaNeRF:
     torch.manual_seed(0)
-    model = VanillaNeRF({**SMALL, **kw}, near=2.0, far=6.0).double()
+    model = VanillaNeRF({**SMALL, **kw}, near=2.0, far=6.0, bbox=bbox).double()
     for p in model.parameters():  # densities of both signs, visible colours
         torch.nn.init.normal_(p, std=0.4)
     return model
@@ -162,6 +162,46 @@ def test_near_far_modes():
         torch.testing.assert_close(t[:, 0], 2.0 * scale)
         torch.testing.assert_close(t[:, -1], 6.0 * scale)
     assert make_model(near=0.5).near == 0.5 and make_model().far == 6.0
+
+
+def slab_interval(o, d, lo, hi, near, far):
+    """(t0, t1) of one ray through the box [lo, hi] clipped to [near, far], or None when it misses (a loop)."""
+    t0, t1 = near, far
+    for a in range(3):
+        if d[a] == 0:
+            if not lo[a] <= o[a] <= hi[a]:
+                return None
+            continue
+        ta, tb = (lo[a] - o[a]) / d[a], (hi[a] - o[a]) / d[a]
+        t0, t1 = max(t0, min(ta, tb)), min(t1, max(ta, tb))
+    return (t0, t1) if t1 > t0 else None
+
+
+def test_clip_bbox_samples_inside_the_box_and_leaves_missing_rays_to_the_background():
+    rays = make_rays(12, seed=3)
+    rays["rays_d"][:3] = -rays["rays_d"][:3]  # pointing away from the box: these miss
+    rays["viewdirs"] = rays["rays_d"]
+    lo, hi = [-0.8, -0.6, -0.7], [0.9, 0.5, 0.8]
+    model = make_model(bbox=[lo, hi], clip_bbox=True, near_far="distance").eval()
+    spans = [slab_interval(rays["rays_o"][r].tolist(), rays["rays_d"][r].tolist(), lo, hi, 2.0, 6.0) for r in range(12)]
+    assert sum(s is None for s in spans) >= 3 and sum(s is not None for s in spans) >= 3
+    with torch.no_grad():
+        out = model.render_rays(rays)
+    for r, span in enumerate(spans):
+        if span is None:
+            assert out["rgb"][r].tolist() == [1.0, 1.0, 1.0] and float(out["acc"][r]) == 0.0
+            continue
+        tc = torch.linspace(span[0], span[1], model.n_samples, dtype=torch.float64)
+        # the box is stored in float32: bounds agree to its rounding
+        torch.testing.assert_close(out["t_coarse"][r], tc, rtol=1e-6, atol=1e-6)
+        ref, _ = ray_colour(model.fields.coarse, rays["rays_o"][r], rays["rays_d"][r], out["t_coarse"][r], 1.0)
+        torch.testing.assert_close(out["rgb_coarse"][r], ref, rtol=1e-9, atol=1e-9)
+    model.train()
+    out = model(rays, 0)
+    sum(model.losses(out, rays).values()).backward()
+    assert all(p.grad is not None for p in model.fields.parameters())
+    with pytest.raises(ValueError, match="bbox"):
+        make_model(clip_bbox=True)
 
 
 def test_without_fine_network_the_coarse_output_is_rgb():

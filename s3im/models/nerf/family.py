@@ -1,7 +1,7 @@
 """Vanilla NeRF as a model family of the experiment driver (``common.engine.experiment``).
 
 One stage of ``train.iters`` iterations on the scene's training rays; the model is
-``VanillaNeRF(cfg.model, scene.near, scene.far)`` (the ``model:`` keys are listed in
+``VanillaNeRF(cfg.model, scene.near, scene.far, scene.bbox)`` (the ``model:`` keys are listed in
 ``s3im.models.nerf.model.DEFAULTS``). S3IM, when enabled, is added on the fine "rgb" output.
 
 Sampler: ``train.sampler`` over all training rays, preceded, when ``model.precrop_iters`` > 0, by
@@ -69,7 +69,7 @@ def nerf_stages(cfg: Config, data: ExperimentData, device: torch.device) -> list
     scene = data.scene
 
     def build(_previous) -> torch.nn.Module:
-        return VanillaNeRF(model_cfg, scene.near, scene.far).to(device)
+        return VanillaNeRF(model_cfg, scene.near, scene.far, scene.bbox).to(device)
 
     return [Stage("", cfg.train.iters, build)]
 

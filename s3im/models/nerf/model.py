@@ -16,7 +16,11 @@ sorting its outputs (rgb, sigma) by t afterwards gives what evaluating the sorte
 Near / far: the scene's (or the config's) values; ``near_far: z_depth`` (nerf-pytorch, whose rays have
 camera-z = 1 directions) treats them as camera z-depths, i.e. t_near = near * dir_norm along the unit ray
 (``dir_norm`` = ||K^-1 [u, v, 1]|| from the ray dict; a dict without it is read as distances);
-``distance`` uses them as distances along the ray.
+``distance`` uses them as distances along the ray. ``clip_bbox`` (off in nerf-pytorch; a speed option of
+the quick profiles) then clips each ray's [near, far] to its slab-test interval with the scene's ``bbox``
+[2, 3] (``common.render.aabb.ray_aabb_intersect``): all S_c coarse samples fall inside the region of interest
+instead of spreading over [near, far], and a ray that misses the box is not evaluated at all (rgb = the
+background, acc = depth = 0, its t rows = its near bound).
 
 The networks run ``netchunk`` samples per call (whole rays), which bounds the size of every temporary:
 at 8192 samples a [8192, 256] float32 block is 8 MiB, below glibc's largest mmap threshold, so freed
@@ -36,6 +40,7 @@ from torch import Tensor, nn
 
 from common.fields.encoding import positional_encoding
 from common.fields.nerf import NeRF, NeRFFields
+from common.render.aabb import ray_aabb_intersect
 from common.render.sampling import points_from_t
 from s3im.models.nerf.network import evaluate_nerf
 from s3im.models.nerf.sampling import COARSE_SAMPLING, coarse_t, fine_t, render_samples
@@ -57,6 +62,7 @@ DEFAULTS: dict = {
     "near": None,  # null = the scene's near
     "far": None,  # null = the scene's far
     "near_far": "z_depth",  # z_depth (nerf-pytorch planes) | distance (along the unit ray)
+    "clip_bbox": False,  # clip each ray's [near, far] to the scene's bbox; rays that miss it are background
     "lrate": 5e-4,  # Adam learning rate
     "adam_betas": [0.9, 0.999],  # nerf-pytorch's Adam betas (torch defaults)
     "adam_eps": 1e-8,
@@ -88,15 +94,20 @@ class VanillaNeRF(nn.Module):
     """Coarse + fine NeRF (``common.fields.NeRFFields``) with nerf-pytorch's sampling and losses.
 
     cfg: the model config (keys of ``DEFAULTS``); near, far: the scene's bounds, used where the config's
-    are null. forward(batch, step) -> dict rgb [R, 3] (fine), rgb_coarse [R, 3] (when there is a fine
-    pass), depth [R], acc [R], t_coarse [R, S_c] (coarse samples) and t [R, S_c + S_f] (all samples of
-    the last pass, sorted); render(rays, chunk) -> rgb, depth, acc in eval mode (no noise, no jitter).
+    are null; bbox [2, 3]: the scene's box (needed by ``clip_bbox``). forward(batch, step) -> dict rgb [R, 3]
+    (fine), rgb_coarse [R, 3] (when there is a fine pass), depth [R], acc [R], t_coarse [R, S_c] (coarse
+    samples) and t [R, S_c + S_f] (all samples of the last pass, sorted); render(rays, chunk) -> rgb, depth,
+    acc in eval mode (no noise, no jitter).
     """
 
-    def __init__(self, cfg: dict, near: float, far: float):
+    def __init__(self, cfg: dict, near: float, far: float, bbox=None):
         super().__init__()
         self.cfg = resolve_config(cfg)
         c = self.cfg
+        if c["clip_bbox"] and bbox is None:
+            raise ValueError("NeRF clip_bbox needs the scene's bbox [2, 3] (min corner, max corner)")
+        box = torch.as_tensor(bbox if bbox is not None else [[0.0] * 3] * 2, dtype=torch.float32).reshape(2, 3)
+        self.register_buffer("bbox", box, persistent=False)
         self.near = float(c["near"] if c["near"] is not None else near)
         self.far = float(c["far"] if c["far"] is not None else far)
         if not self.far > self.near >= 0:
@@ -133,19 +144,45 @@ class VanillaNeRF(nn.Module):
         rgb, sigma = (rgbs[0], sigmas[0]) if len(rgbs) == 1 else (torch.cat(rgbs), torch.cat(sigmas))
         return rgb.to(pe.dtype), sigma.to(pe.dtype)
 
-    def near_far(self, rays: dict) -> tuple[Tensor, Tensor]:
-        """Per-ray t bounds [R] (see the module doc)."""
+    def near_far(self, rays: dict) -> tuple[Tensor, Tensor, Tensor | None]:
+        """Per-ray t bounds (near [R], far [R], hit [R] bool or None without ``clip_bbox``); see the module doc."""
         o = rays["rays_o"]
         near = torch.full(o.shape[:1], self.near, dtype=o.dtype, device=o.device)
         far = torch.full(o.shape[:1], self.far, dtype=o.dtype, device=o.device)
         if self.cfg["near_far"] == "z_depth" and "dir_norm" in rays:
             scale = rays["dir_norm"].to(o.dtype)
             near, far = near * scale, far * scale
-        return near, far
+        if not self.cfg["clip_bbox"]:
+            return near, far, None
+        box = self.bbox.to(o.dtype)
+        t0, t1, hit = ray_aabb_intersect(o, rays["rays_d"], box[0], box[1], near, far)
+        return t0, t1, hit & (t1 > t0)
 
     def render_rays(self, rays: dict) -> dict[str, Tensor]:
         """Render a ray dict (rays_o, rays_d unit [R, 3]; viewdirs, dir_norm optional); training-mode
-        jitter and noise follow ``self.training``."""
+        jitter and noise follow ``self.training``. With ``clip_bbox`` only the rays that cross the box are
+        evaluated; the others get the background colour."""
+        near, far, hit = self.near_far(rays)
+        if hit is None or bool(hit.all()):
+            return self._render_bounded(rays, near, far)
+        idx = hit.nonzero().squeeze(1)
+        keys = ("rays_o", "rays_d", "viewdirs", "dir_norm")
+        part = self._render_bounded({k: rays[k][idx] for k in keys if k in rays}, near[idx], far[idx])
+        n, o = hit.shape[0], rays["rays_o"]
+        background = 1.0 if self.cfg["white_bkgd"] else 0.0
+        out = {}
+        for key, value in part.items():
+            if key.startswith("rgb"):
+                full = torch.full((n, 3), background, dtype=value.dtype, device=o.device)
+            elif key in ("t", "t_coarse"):
+                full = near[:, None].expand(n, value.shape[1]).clone()
+            else:
+                full = torch.zeros((n, *value.shape[1:]), dtype=value.dtype, device=o.device)
+            out[key] = full.index_copy(0, idx, value)
+        return out
+
+    def _render_bounded(self, rays: dict, near: Tensor, far: Tensor) -> dict[str, Tensor]:
+        """``render_rays`` on rays with their t bounds near, far [R]."""
         c, train = self.cfg, self.training
         rays_o, rays_d = rays["rays_o"], rays["rays_d"]
         viewdirs = rays.get("viewdirs")
@@ -154,7 +191,6 @@ class VanillaNeRF(nn.Module):
         perturb = train and bool(c["perturb"])
         noise = float(c["raw_noise_std"]) if train else 0.0
         background = 1.0 if c["white_bkgd"] else None
-        near, far = self.near_far(rays)
         pos_freqs = self.fields.coarse.pos_freqs
         view_pe = positional_encoding(viewdirs, self.fields.coarse.view_freqs) if c["use_viewdirs"] else None
 
