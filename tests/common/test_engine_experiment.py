@@ -75,6 +75,7 @@ def toy_scene(n_views: int = 4, size: int = 12) -> SceneData:
 
 
 CRASH: dict = {"at": None}
+DIVERGE: dict = {"at": None}  # the step whose loss the toy field makes NaN (a diverged run)
 
 
 class ToyField(torch.nn.Module):
@@ -96,7 +97,8 @@ class ToyField(torch.nn.Module):
         return {"rgb": self._rgb(batch) + 1e-4 * torch.rand(len(batch["rays_o"]), 1)}
 
     def losses(self, outputs, batch, step):
-        return {"mse": torch.mean((outputs["rgb"] - batch["rgb"]) ** 2)}
+        mse = torch.mean((outputs["rgb"] - batch["rgb"]) ** 2)
+        return {"mse": mse * float("nan") if step == DIVERGE["at"] else mse}
 
     def render(self, rays, chunk):
         return {
