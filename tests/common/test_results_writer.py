@@ -270,6 +270,7 @@ def test_absolute_paths_are_written_portably(tmp_path, monkeypatch):
     home, replica = tmp_path / "home", tmp_path / "replica"
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("REPLICA_ROOT", str(replica))
+    monkeypatch.delenv("NF_DATA_CACHE", raising=False)  # the checkout's default cache
     prov = Provenance(
         **{
             **provenance().to_dict(),
