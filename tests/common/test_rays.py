@@ -78,7 +78,7 @@ def test_gather_matches_the_full_materialisation():
     # a shuffled batch gives the same rows
     perm = torch.randperm(len(bank), generator=torch.Generator().manual_seed(0))
     batch = bank.gather(perm)
-    for key, value in ref.items():
+    for key in ref:
         assert torch.equal(batch[key], got[key][perm]), key
     assert bank.rgb_quantization_error == 0.0
 
