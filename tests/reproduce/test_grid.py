@@ -81,7 +81,8 @@ def runs_of(module: str, profile: str = "quick"):
     [
         ("s3im_table8", "scan1/m0/seed0", "s3im_table9", "scan1/standard/seed0"),
         ("s3im_table8", "scan1/m10/seed1", "s3im_table9", "scan1/k4/seed1"),
-        ("s3im_figure4", "std0/multiplex", "s3im_figure3", "p100/multiplex/seed777"),
+        ("s3im_figure4", "std0/multiplex/seed777", "s3im_figure3", "p100/multiplex/seed777"),
+        ("s3im_figure4", "std0/standard/seed0", "s3im_figure3", "p100/standard/seed0"),
         ("s3im_figure6", "l1/s3im", "s3im_table1", "scan4/multiplex"),
         ("s3im_table10", "Truck/mse/seed0", "s3im_figure3", "p100/standard/seed0"),
     ],
@@ -123,3 +124,19 @@ def test_a_run_finished_before_identities_is_adopted_as_a_source(tmp_path):
     status = run_grid([old], log_dir=tmp_path / "logs", reuse_root=tmp_path)  # skipped as finished
     assert status == {old.name: 0}
     assert grid.finished_runs_by_key(tmp_path) == {old.identity_key(): old.run_dir}
+
+
+@pytest.mark.parametrize("module,cell,single", [("s3im_table2", "scan4", "scan1"), ("s3im_figure4", "std0", "std01")])
+def test_a_second_seed_only_where_the_difference_was_small(module, cell, single):
+    keys = runs_of(module)
+    assert {n for n in keys if n.startswith(f"{cell}/standard/")} == {f"{cell}/standard/{s}" for s in module_seeds(module)}
+    assert f"{single}/standard" in keys and not any(n.startswith(f"{single}/standard/") for n in keys)
+    first, second = (keys[f"{cell}/standard/{s}"] for s in module_seeds(module))
+    assert first != second  # the second seed is a different run
+
+
+def module_seeds(module: str) -> list[str]:
+    import importlib
+
+    spec = importlib.import_module(f"reproduce.{module}").SPEC
+    return spec.seed_dirs(next(c for c in spec.scenes if len(spec.seeds_for(c)) > 1))
