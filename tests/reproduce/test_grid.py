@@ -128,10 +128,10 @@ def test_a_run_finished_before_identities_is_adopted_as_a_source(tmp_path):
 
 @pytest.mark.parametrize("module,cell,single", [("s3im_table2", "scan4", "scan1"), ("s3im_figure4", "std0", "std01")])
 def test_a_second_seed_only_where_the_difference_was_small(module, cell, single):
-    keys = runs_of(module)
-    assert {n for n in keys if n.startswith(f"{cell}/standard/")} == {f"{cell}/standard/{s}" for s in module_seeds(module)}
+    keys, seeds = runs_of(module), module_seeds(module)
+    assert {n for n in keys if n.startswith(f"{cell}/standard/")} == {f"{cell}/standard/{s}" for s in seeds}
     assert f"{single}/standard" in keys and not any(n.startswith(f"{single}/standard/") for n in keys)
-    first, second = (keys[f"{cell}/standard/{s}"] for s in module_seeds(module))
+    first, second = (keys[f"{cell}/standard/{s}"] for s in seeds)
     assert first != second  # the second seed is a different run
 
 
