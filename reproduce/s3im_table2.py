@@ -15,10 +15,6 @@ from dataclasses import replace
 from reproduce import s3im_table1
 from reproduce.table import run_table
 
-# Two seeds where standard and multiplex differed by under 0.5 dB in the one-seed quick grid (scan4: 0.39 dB);
-# the other scenes differed by 0.8-6.6 dB and keep the preset's seed alone.
-SECOND_SEED_CELLS = {"scan4": (20211202, 0)}
-
 # Table 1's grid (8 Replica scenes x {standard: s3im.weight 0, multiplex: 1.0}, the same claims) on TensoRF
 # (the official replica_scan1_s3im_1.0.txt uses s3im_weight 1.0).
 SPEC = replace(
@@ -29,10 +25,7 @@ SPEC = replace(
     notes=[
         *s3im_table1.SPEC.notes,
         "The S3IM authors advise s3im_weight=5 for scan8 with TensoRF (S3IM-Neural-Fields#8); we keep 1.0 everywhere.",
-        "Scene 4 runs two seeds (20211202, the preset's, and 0): in the one-seed quick grid its standard and "
-        "multiplex PSNR differed by under 0.5 dB (0.39); every other scene differed by more and runs one seed.",
     ],
-    seeds_of=lambda cell: SECOND_SEED_CELLS.get(cell, ()),
     title="TensoRF, standard vs multiplex training",
     paper_profile_note="paper profile: 30k iterations per run, 128^3 -> 300^3 voxels; hours per run on a GPU",
     minutes_per_run=9.0,  # two at a time on 2 cores: 7-11 min per run (one thread each)

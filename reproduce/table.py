@@ -24,6 +24,9 @@ Environment of every table script:
                  the table names the shared runs
 Extra command-line arguments are passed to every run as config overrides (key=value).
 
+A table with a ``second_seed`` rule (``SecondSeed``) checks its columns after the grid: a one-seed column whose
+multiplex - standard PSNR difference is under 0.5 dB runs a second seed, and the table says which and why.
+
 Results are keyed by data source and profile, so a synthetic or smoke run never replaces a real-data
 table. The table (md + json) and its figures are written into a fresh directory that replaces the
 old one in two renames, so a reader never sees an md from one run beside a json from another.
@@ -37,7 +40,7 @@ import shutil
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -93,6 +96,20 @@ class ClaimSpec:
 
 
 @dataclass(frozen=True)
+class SecondSeed:
+    """ "At least two seeds where a difference is under ``below`` dB": after the grid, every column that ran one
+    seed and whose ``better`` and ``worse`` rows differ in mean ``metric`` by less than ``below`` runs again with
+    ``seed`` (the first runs keep their directories; ours becomes the mean of both, the spread is written).
+    ``seed`` must differ from every cell's preset seed (tests/reproduce/test_grid.py checks the tables)."""
+
+    seed: int
+    better: str = "multiplex"
+    worse: str = "standard"
+    metric: str = "psnr"
+    below: float = 0.5
+
+
+@dataclass(frozen=True)
 class SweepSpec:
     """A figure of the metrics against a swept value: ``x(cell)`` is the cell's value on the x axis, one
     line per setting (e.g. standard vs multiplex), one panel per metric; written as ``sweep.png``."""
@@ -113,7 +130,9 @@ class TableSpec:
     seeds: run every (cell, setting) once per seed (``experiment.seed``); ours is the mean over seeds and
     the seed spread (std) of each number is written beside the table. () = the preset's seed, one run.
     seeds_of(cell) -> the seeds of that cell instead of ``seeds`` (e.g. two seeds only for the columns whose
-    differences are small); the cells of one column must share their seeds.
+    differences are small); the cells of one column must share their seeds. A seed ``None`` is the preset's
+    seed in the run directory without a ``seed<N>/`` level (the layout of a one-seed grid).
+    second_seed: the two-seed rule applied after the grid (``SecondSeed``); None = off.
     mean_column: add our mean over the columns as column "mean".
     timing: add the metric ``training_time`` (hours of training, from each run's done.json).
     sweep: also plot the metrics against a swept value (``sweep.png``).
@@ -128,13 +147,13 @@ class TableSpec:
     def preset_for(self, cell: str) -> str:
         return self.preset_of(cell) if self.preset_of else self.preset
 
-    def seeds_for(self, cell: str | None) -> Sequence[int]:
+    def seeds_for(self, cell: str | None) -> Sequence[int | None]:
         """The seeds of a cell's runs: ``seeds_of(cell)`` when given, else ``seeds``."""
         return self.seeds_of(cell) if self.seeds_of and cell is not None else self.seeds
 
     def seed_dirs(self, cell: str | None = None) -> list[str]:
         """Sub-directories of a (cell, setting) run: one per seed, or [""] for the preset's seed."""
-        return [f"seed{s}" for s in self.seeds_for(cell)] or [""]
+        return ["" if s is None else f"seed{s}" for s in self.seeds_for(cell)] or [""]
 
     def cell_args_of(self, cell: str) -> list[str]:
         return list(self.cell_args(cell)) if self.cell_args else []
@@ -155,7 +174,8 @@ class TableSpec:
     cell_args: Callable[[str], Sequence[str]] | None = None
     preset_of: Callable[[str], str] | None = None
     seeds: Sequence[int] = ()
-    seeds_of: Callable[[str], Sequence[int]] | None = None
+    seeds_of: Callable[[str], Sequence[int | None]] | None = None
+    second_seed: SecondSeed | None = None
     mean_column: bool = True
     timing: bool = False
     sweep: SweepSpec | None = None
@@ -242,13 +262,20 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
     runs = grid_runs(spec, scenes, profile, device, roots, overrides, runs_dir, threads)
     t0 = time.time()
     reuse_root = os.environ.get("REUSE_RUNS_FROM", "runs")
-    status = run_grid(
-        runs,
-        launcher=launcher,
-        jobs=jobs,
-        log_dir=runs_dir / "logs",
-        reuse_root=Path(reuse_root) if reuse_root else None,
-    )
+
+    def launch(grid: list[RunSpec]) -> dict[str, int]:
+        reuse = Path(reuse_root) if reuse_root else None
+        return run_grid(grid, launcher=launcher, jobs=jobs, log_dir=runs_dir / "logs", reuse_root=reuse)
+
+    status = launch(runs)
+    close = close_columns(spec, collect(spec, scenes, runs_dir, [])[0]) if spec.second_seed else {}
+    if close:  # the two-seed rule: the close columns run their second seed
+        spec, rule = with_second_seed(spec, close), spec.second_seed
+        diffs = ", ".join(f"{col} {d:+.2f}" for col, d in close.items())
+        print(f"  second seed {rule.seed}: {rule.better} - {rule.worse} {rule.metric} under {rule.below} in {diffs}")
+        cells, first = [c for c in scenes if spec.column(c) in close], {r.name for r in runs}
+        again = grid_runs(spec, cells, profile, device, roots, overrides, runs_dir, threads)
+        status.update(launch([r for r in again if r.name not in first]))
     print(f"Grid finished in {(time.time() - t0) / 60:.1f} min")
     failed = [name for name, rc in status.items() if rc != 0]
     write_results(spec, scenes, runs_dir, results_dir, source, dataset, profile, failed)
@@ -333,6 +360,36 @@ def run_value(run_dir: Path, metric: str) -> tuple[float | None, dict | None]:
         done = read_json(run_dir / "done.json")
         return (None if done is None or report is None else done["time_s"] / 3600.0), report
     return (None if report is None else report["mean"].get(metric)), report
+
+
+def close_columns(spec: TableSpec, ours: dict) -> dict[str, float]:
+    """{column: better - worse} of the one-seed columns whose difference is under ``spec.second_seed.below``
+    (columns with a missing value, or already two seeds, are left as they are)."""
+    rule = spec.second_seed
+    one_seed = {spec.column(c) for c in spec.scenes if len(spec.seed_dirs(c)) == 1}
+    better, worse = ours[rule.better][rule.metric], ours[rule.worse][rule.metric]
+    close = {}
+    for col in one_seed:
+        b, w = better.get(col), worse.get(col)
+        if b is not None and w is not None and abs(b - w) < rule.below:
+            close[col] = b - w
+    return {col: close[col] for col in better if col in close}  # in the table's column order
+
+
+def with_second_seed(spec: TableSpec, close: dict[str, float]) -> TableSpec:
+    """``spec`` whose ``close`` columns run ``second_seed.seed`` besides their first seed, with a note saying why."""
+    rule, first = spec.second_seed, spec.seeds_for
+
+    def seeds_of(cell: str) -> tuple[int | None, ...]:
+        seeds = tuple(first(cell))
+        return (*(seeds or (None,)), rule.seed) if spec.column(cell) in close else seeds
+
+    diffs = ", ".join(f"{col} {d:+.2f}" for col, d in close.items())
+    note = (
+        f"Second seed ({rule.seed}) where the one-seed {rule.better} - {rule.worse} {rule.metric} difference was under "
+        f"{rule.below} ({diffs}); the other columns kept their seeds."
+    )
+    return replace(spec, seeds_of=seeds_of, notes=[*spec.notes, note])
 
 
 def collect(spec: TableSpec, scenes: list[str], runs_dir: Path, failed: list[str]):
@@ -502,7 +559,8 @@ def spread_note(spec: TableSpec, spread: dict) -> str | None:
         return f"Seed spread (std over seeds {', '.join(map(str, spec.seeds))}; ours = the mean): {cells}."
     seeds: dict[str, str] = {}
     for cell in spec.scenes:
-        seeds.setdefault(spec.column(cell), ", ".join(map(str, spec.seeds_for(cell))) or "the preset's seed")
+        names = ["the preset's" if s is None else str(s) for s in spec.seeds_for(cell)]
+        seeds.setdefault(spec.column(cell), ", ".join(names) or "the preset's seed")
     per_col = "; ".join(f"{col}: {s}" for col, s in seeds.items())
     return f"Seed spread (std over the seeds of each column, {per_col}; ours = the mean): {cells}."
 

@@ -81,8 +81,7 @@ def runs_of(module: str, profile: str = "quick"):
     [
         ("s3im_table8", "scan1/m0/seed0", "s3im_table9", "scan1/standard/seed0"),
         ("s3im_table8", "scan1/m10/seed1", "s3im_table9", "scan1/k4/seed1"),
-        ("s3im_figure4", "std0/multiplex/seed777", "s3im_figure3", "p100/multiplex/seed777"),
-        ("s3im_figure4", "std0/standard/seed0", "s3im_figure3", "p100/standard/seed0"),
+        ("s3im_figure4", "std0/multiplex", "s3im_figure3", "p100/multiplex/seed777"),
         ("s3im_figure6", "l1/s3im", "s3im_table1", "scan4/multiplex"),
         ("s3im_table10", "Truck/mse/seed0", "s3im_figure3", "p100/standard/seed0"),
     ],
@@ -126,17 +125,32 @@ def test_a_run_finished_before_identities_is_adopted_as_a_source(tmp_path):
     assert grid.finished_runs_by_key(tmp_path) == {old.identity_key(): old.run_dir}
 
 
-@pytest.mark.parametrize("module,cell,single", [("s3im_table2", "scan4", "scan1"), ("s3im_figure4", "std0", "std01")])
-def test_a_second_seed_only_where_the_difference_was_small(module, cell, single):
-    keys, seeds = runs_of(module), module_seeds(module)
-    assert {n for n in keys if n.startswith(f"{cell}/standard/")} == {f"{cell}/standard/{s}" for s in seeds}
-    assert f"{single}/standard" in keys and not any(n.startswith(f"{single}/standard/") for n in keys)
-    first, second = (keys[f"{cell}/standard/{s}"] for s in seeds)
-    assert first != second  # the second seed is a different run
+def test_a_second_seed_is_shared_where_another_table_ran_it():
+    from reproduce import s3im_figure3, s3im_figure4
+
+    spec = table_mod.with_second_seed(s3im_figure4.SPEC, {"std0": -0.27})
+    runs = table_mod.grid_runs(
+        spec, ["std0", "std01"], "quick", "auto", {c: "/data/Truck" for c in ("std0", "std01")}, [], grid.Path("r"), 1
+    )
+    keys = {r.name: r.identity_key() for r in runs}
+    one = [f"{c}/{s}" for c in ("std0", "std01") for s in ("standard", "multiplex")]
+    assert sorted(keys) == sorted([*one, "std0/standard/seed0", "std0/multiplex/seed0"])
+    fig3 = runs_of("s3im_figure3")
+    assert keys["std0/standard/seed0"] == fig3["p100/standard/seed0"]
+    assert keys["std0/standard"] == fig3["p100/standard/seed777"]
+    assert s3im_figure3.SPEC.seeds == (777, 0)
 
 
-def module_seeds(module: str) -> list[str]:
+@pytest.mark.parametrize("module", ["s3im_table1", "s3im_table2", "s3im_table3", "s3im_figure4"])
+@pytest.mark.parametrize("profile", ["paper", "quick"])
+def test_the_second_seed_differs_from_every_preset_seed(module, profile):
     import importlib
 
+    from common.config import load_config
+
     spec = importlib.import_module(f"reproduce.{module}").SPEC
-    return spec.seed_dirs(next(c for c in spec.scenes if len(spec.seeds_for(c)) > 1))
+    assert spec.second_seed is not None
+    for cell in spec.scenes:
+        preset_seed = load_config(spec.preset_for(cell), profile, None, spec.cell_args_of(cell)).experiment.seed
+        assert spec.second_seed.seed != preset_seed
+        assert spec.second_seed.seed not in spec.seeds_for(cell) or len(spec.seeds_for(cell)) > 1

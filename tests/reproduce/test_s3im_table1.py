@@ -22,7 +22,13 @@ def table_env(tmp_path, monkeypatch):
     return tmp_path
 
 
-def test_table1_smoke_writes_results_and_skips_finished_runs(table_env, capsys):
+def test_table1_smoke_writes_results_and_skips_finished_runs(table_env, capsys, monkeypatch):
+    from dataclasses import replace
+
+    from reproduce.table import SecondSeed
+
+    # the two-seed rule made to fire: every difference is "under" 1e9 dB
+    monkeypatch.setattr(s3im_table1, "SPEC", replace(s3im_table1.SPEC, second_seed=SecondSeed(0, below=1e9)))
     overrides = ["data.synthetic_res=32", "data.downscale=1", "eval.save_renders=true", "train.eval_every=3"]
     assert s3im_table1.main(overrides) == 0
     doc = json.loads((table_env / "results" / "table.json").read_text())
@@ -39,9 +45,13 @@ def test_table1_smoke_writes_results_and_skips_finished_runs(table_env, capsys):
         assert report["data_source"] == "synthetic"
         gt = table_env / "runs" / "scan1" / setting / "renders" / "gt"
         assert sorted(p.name for p in gt.iterdir()) == [f"{r['name']}.png" for r in report["per_image"]]
+    assert "Second seed (0) where the one-seed multiplex - standard psnr difference was under" in md
+    for setting in ("standard", "multiplex"):
+        assert (table_env / "runs" / "scan1" / setting / "seed0" / "test_metrics.json").is_file()
+    assert "std over the seeds of each column, scene1: the preset's, 0" in md
     capsys.readouterr()
-    assert s3im_table1.main(overrides) == 0  # re-running skips the finished runs
-    assert capsys.readouterr().out.count("[skip]") == 2
+    assert s3im_table1.main(overrides) == 0  # re-running skips the finished runs of both seeds
+    assert capsys.readouterr().out.count("[skip]") == 4
     with pytest.raises(SystemExit, match="other settings"):  # never reuse runs made with other settings
         s3im_table1.main([*overrides, "train.iters=4"])
 

@@ -168,6 +168,56 @@ def test_per_column_seeds_in_the_grid_the_means_and_the_spread(tmp_path):
     assert "dvgo: 777, 0; tensorf: 20211202, 0; nerf: the preset's seed" in note
 
 
+def test_the_second_seed_rule_on_run_outputs(tmp_path):
+    from reproduce import s3im_table3
+
+    spec = s3im_table3.SPEC
+    cells = ["dvgo/Barn", "tensorf/Barn", "nerf/Barn"]
+    runs = tmp_path / "runs"
+    for cell in cells:  # every column's difference is 0.3 dB; only nerf ran one seed
+        for setting, psnr in (("standard", 25.0), ("multiplex", 25.3)):
+            for seed in spec.seed_dirs(cell):
+                fake_run(runs / table_mod.run_name(cell, setting, seed), psnr)
+    close = table_mod.close_columns(spec, table_mod.collect(spec, cells, runs, [])[0])
+    assert close == {"nerf": pytest.approx(0.3)}
+    two = table_mod.with_second_seed(spec, close)
+    assert two.seed_dirs("nerf/Barn") == ["", "seed1"] and two.seed_dirs("dvgo/Barn") == ["seed777", "seed0"]
+    assert (
+        "Second seed (1) where the one-seed multiplex - standard psnr difference was under 0.5 (nerf +0.30)"
+        in (two.notes[-1])
+    )
+    args = {
+        r.name: r.args
+        for r in table_mod.grid_runs(two, ["nerf/Barn"], "quick", "cpu", {"nerf/Barn": "/d"}, [], runs, 1)
+    }
+    assert sorted(args) == [
+        "nerf/Barn/multiplex",
+        "nerf/Barn/multiplex/seed1",
+        "nerf/Barn/standard",
+        "nerf/Barn/standard/seed1",
+    ]
+    assert "experiment.seed=1" in args["nerf/Barn/standard/seed1"]
+    assert not any(a.startswith("experiment.seed=") for a in args["nerf/Barn/standard"])
+    fake_run(runs / "nerf/Barn/standard/seed1", 26.0)
+    fake_run(runs / "nerf/Barn/multiplex/seed1", 25.5)
+    ours, missing, _, spread = table_mod.collect(two, cells, runs, [])
+    assert not missing and ours["standard"]["psnr"]["nerf"] == 25.5 and ours["multiplex"]["psnr"]["nerf"] == 25.4
+    assert spread[("standard", "psnr", "nerf")] == pytest.approx(0.5)
+    assert "nerf: the preset's, 1" in table_mod.spread_note(two, spread)
+    assert table_mod.close_columns(two, ours) == {}  # both seeds ran: nothing more to add
+
+
+def test_the_second_seed_rule_skips_large_and_missing_differences(tmp_path):
+    from reproduce import s3im_table2
+
+    spec = s3im_table2.SPEC
+    ours = {
+        "standard": {"psnr": {"scene1": 25.0, "scene2": 25.0, "scene3": None, "mean": 25.0}},
+        "multiplex": {"psnr": {"scene1": 25.49, "scene2": 24.4, "scene3": 26.0, "mean": 25.0}},
+    }
+    assert table_mod.close_columns(spec, ours) == {"scene1": pytest.approx(0.49)}
+
+
 def test_metric_directions_agree_with_the_registry():
     for table_id in ("table1", "table2", "table3", "table6", "table8", "table9", "table10"):
         for key, metric in registry.get("s3im", table_id).metrics.items():
