@@ -270,9 +270,8 @@ def run_table(spec: TableSpec, argv: list[str]) -> int:
     status = launch(runs)
     close = close_columns(spec, collect(spec, scenes, runs_dir, [])[0]) if spec.second_seed else {}
     if close:  # the two-seed rule: the close columns run their second seed
-        spec, rule = with_second_seed(spec, close), spec.second_seed
-        diffs = ", ".join(f"{col} {d:+.2f}" for col, d in close.items())
-        print(f"  second seed {rule.seed}: {rule.better} - {rule.worse} {rule.metric} under {rule.below} in {diffs}")
+        spec = with_second_seed(spec, close)
+        print(f"  {spec.notes[-1]}")
         cells, first = [c for c in scenes if spec.column(c) in close], {r.name for r in runs}
         again = grid_runs(spec, cells, profile, device, roots, overrides, runs_dir, threads)
         status.update(launch([r for r in again if r.name not in first]))
@@ -368,12 +367,8 @@ def close_columns(spec: TableSpec, ours: dict) -> dict[str, float]:
     rule = spec.second_seed
     one_seed = {spec.column(c) for c in spec.scenes if len(spec.seed_dirs(c)) == 1}
     better, worse = ours[rule.better][rule.metric], ours[rule.worse][rule.metric]
-    close = {}
-    for col in one_seed:
-        b, w = better.get(col), worse.get(col)
-        if b is not None and w is not None and abs(b - w) < rule.below:
-            close[col] = b - w
-    return {col: close[col] for col in better if col in close}  # in the table's column order
+    diffs = {col: b - w for col, b in better.items() if b is not None and (w := worse.get(col)) is not None}
+    return {col: d for col, d in diffs.items() if col in one_seed and abs(d) < rule.below}  # in column order
 
 
 def with_second_seed(spec: TableSpec, close: dict[str, float]) -> TableSpec:
