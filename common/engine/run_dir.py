@@ -3,7 +3,8 @@
 Layout::
 
     <run>/config.yaml      resolved config (Config.save), when one is given
-    <run>/env.json         git commit and dirty flag, torch/cuda/python versions, device, seed, command, start time
+    <run>/env.json         git commit and dirty flag, torch/cuda/python versions, device, native bf16, seed, command,
+                           start time
     <run>/metrics.jsonl    one JSON object per line: {"step", "split", "time", "values": {name: number}}
     <run>/checkpoints/     step-000001234.pt (common.engine.checkpoint)
     <run>/renders/         images
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 from common.data.io import atomic_write_bytes
+from common.engine.precision import native_bf16
 
 _REPO_ROOT = Path(__file__).resolve().parents[2]
 
@@ -67,7 +69,8 @@ def _git(*args: str) -> str | None:
 
 
 def environment(seed: int | None = None) -> dict[str, Any]:
-    """Facts about this process: git commit (None outside a checkout) and dirty flag, versions, device."""
+    """Facts about this process: git commit (None outside a checkout) and dirty flag, versions, device,
+    and whether the device has native bf16 matmuls (``common.engine.precision``)."""
     commit = _git("rev-parse", "HEAD")
     status = _git("status", "--porcelain", "--untracked-files=no") if commit else None
     cuda = torch.cuda.is_available()
@@ -78,6 +81,7 @@ def environment(seed: int | None = None) -> dict[str, Any]:
         "cuda": torch.version.cuda,
         "device": torch.cuda.get_device_name(0) if cuda else f"cpu ({platform.processor() or platform.machine()})",
         "num_threads": torch.get_num_threads(),
+        "native_bf16": native_bf16("cuda" if cuda else "cpu"),  # what precision "auto" resolves to
         "python": sys.version.split()[0],
         "platform": platform.platform(),
         "seed": seed,

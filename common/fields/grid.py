@@ -4,6 +4,10 @@ Coordinates: a grid of world size (X, Y, Z) spans the box [xyz_min, xyz_max] wit
 box corners (``align_corners=True``): node (i, j, k) sits at ``xyz_min + (i, j, k) / (X-1, Y-1, Z-1) *
 (xyz_max - xyz_min)``. ``F.grid_sample`` takes (x, y, z) normalised to [-1, 1] in (W, H, D) = (Z, Y, X)
 order, hence the flip of the last axis.
+
+``sample_points`` is the one lookup of every grid model (DVGO's grids, TensoRF's planes, lines and
+volumes): ``F.grid_sample`` (bilinear / trilinear, align_corners=True, zero padding) arranged so that
+PyTorch's CPU kernels use every thread (see its doc).
 """
 
 from __future__ import annotations
@@ -11,6 +15,38 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+
+MIN_POINTS_PER_PART = 8192  # smaller lookups stay one batch (threading costs more than it saves)
+
+
+def sample_points(volume: Tensor, coords: Tensor, parts: int | None = None) -> Tensor:
+    """Interpolated samples [C, N] of ``volume`` [1, C, *S] at ``coords`` [N, d] in [-1, 1].
+
+    S = (H, W) with d = 2 (bilinear) or (D, H, W) with d = 3 (trilinear); coords in ``grid_sample``'s
+    (x, y[, z]) = (W, H[, D]) order; align_corners=True; points outside read zeros. The same values as
+    ``F.grid_sample(volume, coords.view(1, N, 1, [1,] d))``.
+
+    Threads: PyTorch's CPU ``grid_sample`` (2D and 3D, forward and backward) parallelises over the batch
+    only, so a batch of one runs on one thread. On the CPU the points are split into ``parts`` equal
+    slices (default: the torch thread count; the last slice padded with zeros), each sampling its own
+    expanded view of the volume (a batch of ``parts``, no copy). Both passes then use every thread; the
+    expansion's gradient sums the per-slice gradients (the same sum up to the order of float additions;
+    the padded points get zero output gradient). Lookups of fewer than ``parts * MIN_POINTS_PER_PART``
+    points, and every lookup on a GPU, stay one batch. Measured on 2 threads (fwd + bwd, 400k points):
+    12-channel 96^3 volume 2.80 s -> 1.42 s, 16-channel 128^2 plane 0.233 s -> 0.107 s.
+    """
+    n, d = coords.shape
+    c = volume.shape[1]
+    parts = torch.get_num_threads() if parts is None else int(parts)
+    if volume.device.type != "cpu" or parts < 2 or n < parts * MIN_POINTS_PER_PART:
+        grid = coords.reshape(1, n, *([1] * (d - 1)), d)
+        return F.grid_sample(volume, grid, mode="bilinear", align_corners=True).view(c, n)
+    size = -(-n // parts)
+    if size * parts > n:
+        coords = torch.cat([coords, coords.new_zeros(size * parts - n, d)])
+    grid = coords.reshape(parts, size, *([1] * (d - 1)), d)
+    out = F.grid_sample(volume.expand(parts, *volume.shape[1:]), grid, mode="bilinear", align_corners=True)
+    return out.view(parts, c, size).transpose(0, 1).reshape(c, parts * size)[:, :n]
 
 
 def grid_resolution(xyz_min: Tensor, xyz_max: Tensor, num_voxels: int) -> tuple[float, tuple[int, int, int]]:
@@ -41,7 +77,7 @@ def normalize_to_grid(xyz: Tensor, xyz_min: Tensor, xyz_max: Tensor) -> Tensor:
 
 
 class DenseGrid(nn.Module):
-    """A learnable [1, C, X, Y, Z] grid (zeros at init) queried by trilinear interpolation.
+    """A learnable [1, C, X, Y, Z] grid (zeros at init) queried by trilinear interpolation (``sample_points``).
 
     ``forward(xyz [..., 3]) -> [..., C]`` (``[...]`` when C == 1). Points outside the box read zeros
     (grid_sample's zero padding). Loading a state dict whose grid has another shape (a checkpoint
@@ -61,9 +97,8 @@ class DenseGrid(nn.Module):
 
     def forward(self, xyz: Tensor) -> Tensor:
         shape = xyz.shape[:-1]
-        ind = normalize_to_grid(xyz.reshape(1, 1, 1, -1, 3), self.xyz_min, self.xyz_max)
-        out = F.grid_sample(self.grid, ind.to(self.grid.dtype), mode="bilinear", align_corners=True)
-        out = out.reshape(self.channels, -1).T.reshape(*shape, self.channels)
+        ind = normalize_to_grid(xyz.reshape(-1, 3), self.xyz_min, self.xyz_max)
+        out = sample_points(self.grid, ind.to(self.grid.dtype)).T.reshape(*shape, self.channels)
         return out.squeeze(-1) if self.channels == 1 else out
 
     @torch.no_grad()

@@ -4,8 +4,10 @@ import itertools
 
 import pytest
 import torch
+import torch.nn.functional as F
 
-from common.fields.grid import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid
+from common.fields import grid as grid_module
+from common.fields.grid import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid, sample_points
 
 
 def trilinear_reference(vol: torch.Tensor, xyz_min, xyz_max, p) -> torch.Tensor:
@@ -88,3 +90,33 @@ def test_normalize_to_grid_maps_box_corners_to_flipped_unit_cube():
     pts = torch.stack([lo, hi, torch.tensor([1.0, 0.0, 2.5])])
     expected = torch.tensor([[-1.0, -1.0, -1.0], [1.0, 1.0, 1.0], [0.0, -1.0, 1.0]])  # (z, y, x) order
     torch.testing.assert_close(normalize_to_grid(pts, lo, hi), expected)
+
+
+@pytest.mark.parametrize("dims", [2, 3])
+@pytest.mark.parametrize("parts", [1, 2, 3])
+def test_sample_points_equals_one_grid_sample_batch(dims, parts, monkeypatch):
+    monkeypatch.setattr(grid_module, "MIN_POINTS_PER_PART", 4)  # split even this small lookup
+    g = torch.Generator().manual_seed(dims)
+    shape = (1, 5, 7, 6) if dims == 2 else (1, 4, 5, 7, 6)
+    volume = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    coords = (torch.rand(101, dims, generator=g, dtype=torch.float64) * 2.4 - 1.2).requires_grad_()  # some outside
+    ref = F.grid_sample(volume, coords.view(1, 101, *([1] * (dims - 1)), dims), mode="bilinear", align_corners=True)
+    ref = ref.view(shape[1], 101)
+    out = sample_points(volume, coords, parts=parts)
+    assert out.shape == (shape[1], 101)
+    torch.testing.assert_close(out, ref, rtol=0, atol=0)  # the same arithmetic per point
+    weight = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    g_vol, g_xyz = torch.autograd.grad((ref * weight).sum(), (volume, coords))
+    s_vol, s_xyz = torch.autograd.grad((out * weight).sum(), (volume, coords))
+    torch.testing.assert_close(s_vol, g_vol, rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(s_xyz, g_xyz, rtol=1e-12, atol=1e-12)
+
+
+def test_sample_points_keeps_small_lookups_in_one_batch(monkeypatch):
+    calls = []
+    real = F.grid_sample
+    monkeypatch.setattr(grid_module.F, "grid_sample", lambda v, c, **kw: calls.append(v.shape[0]) or real(v, c, **kw))
+    volume = torch.randn(1, 2, 4, 4, 4)
+    sample_points(volume, torch.zeros(10, 3), parts=2)
+    sample_points(volume, torch.zeros(2 * grid_module.MIN_POINTS_PER_PART, 3), parts=2)
+    assert calls == [1, 2]

@@ -37,7 +37,15 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.fields import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid, positional_encoding
+from common.fields import (
+    DenseGrid,
+    MaskGrid,
+    grid_points,
+    grid_resolution,
+    normalize_to_grid,
+    positional_encoding,
+    sample_points,
+)
 from common.render import accumulate_along_rays, composite, distortion_loss, weights_from_optical_depth
 from common.render.aabb import packed_uniform_steps, ray_aabb_intersect
 from s3im.models.dvgo.losses import entropy_last, rgb_per_point
@@ -428,8 +436,8 @@ class DirectVoxGO(VoxGOBase):
             with torch.enable_grad():
                 for o, d in zip(rays_o.split(8192), rays_d.split(8192)):
                     pts = self._count_samples(o, d) if samples == "official" else self._sample(o, d)[0]
-                    ind = normalize_to_grid(pts.reshape(1, 1, 1, -1, 3), self.xyz_min, self.xyz_max)
-                    F.grid_sample(grid, ind, mode="bilinear", align_corners=True).sum().backward()
+                    ind = normalize_to_grid(pts.reshape(-1, 3), self.xyz_min, self.xyz_max)
+                    sample_points(grid, ind).sum().backward()
             count += (grid.grad[0, 0] > 1).long()
         return count
 

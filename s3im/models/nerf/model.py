@@ -26,18 +26,18 @@ The networks run ``netchunk`` samples per call (whole rays), which bounds the si
 at 8192 samples a [8192, 256] float32 block is 8 MiB, below glibc's largest mmap threshold, so freed
 blocks are reused by the allocator instead of being mapped and page-faulted anew each step (a plain
 full-batch step at 256 rays x (32 + 64) samples takes ~31k minor page faults per step, this one ~0).
-``precision: bf16`` runs the networks under bfloat16 autocast (fp32 weights, compositing and losses);
-default fp32.
+``precision`` (``common.engine.precision``): ``bf16`` runs the networks under bfloat16 autocast (fp32
+weights, compositing and losses), ``auto`` does so where the device has native bf16 matmuls (AMX /
+AVX512-BF16 CPUs, bf16 GPUs), ``fp32`` never; default fp32 (nerf-pytorch).
 """
 
 from __future__ import annotations
-
-from contextlib import nullcontext
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from common.engine.precision import PRECISIONS, autocast
 from common.fields.encoding import positional_encoding
 from common.fields.nerf import NeRF, NeRFFields
 from common.render.aabb import ray_aabb_intersect
@@ -66,13 +66,12 @@ DEFAULTS: dict = {
     "lrate": 5e-4,  # Adam learning rate
     "adam_betas": [0.9, 0.999],  # nerf-pytorch's Adam betas (torch defaults)
     "adam_eps": 1e-8,
-    "precision": "fp32",  # fp32 | bf16 autocast (only faster with native bf16 matmuls: AVX512-BF16 / AMX / GPU)
+    "precision": "fp32",  # fp32 | bf16 autocast | auto (bf16 where matmuls are native bf16: AMX / AVX512-BF16 / GPU)
     "netchunk": 8192,  # samples per network call (nerf-pytorch netchunk: 65536)
     "precrop_iters": 0,  # steps drawing rays from the central crop of the images (read by the family's sampler)
     "precrop_frac": 0.5,  # side of that crop / image side
 }
 NEAR_FAR = ("z_depth", "distance")
-PRECISIONS = ("fp32", "bf16")
 
 
 def resolve_config(model_cfg: dict) -> dict:
@@ -124,17 +123,12 @@ class VanillaNeRF(nn.Module):
         )
 
     # ------------------------------------------------------------------------------- rendering
-    def _autocast(self, device: torch.device):
-        if self.cfg["precision"] == "bf16":
-            return torch.autocast(device.type, dtype=torch.bfloat16)
-        return nullcontext()
-
     def _network(self, net: NeRF, pe: Tensor, view_pe: Tensor | None) -> tuple[Tensor, Tensor]:
         """(rgb [R, S, 3], sigma_raw [R, S]) of ``net`` on encodings pe [R, S, C], ``netchunk`` points at a time."""
         n_rays, n_samples, width = pe.shape
         step = max(1, int(self.cfg["netchunk"]) // n_samples)  # rays per network call
         rgbs, sigmas = [], []
-        with self._autocast(pe.device):
+        with autocast(self.cfg["precision"], pe.device):
             for r0 in range(0, n_rays, step):
                 part = pe[r0 : r0 + step]
                 views = view_pe[r0 : r0 + step] if view_pe is not None else None

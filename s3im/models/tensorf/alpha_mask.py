@@ -13,6 +13,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor
 
+from common.fields.grid import sample_points
+
 
 class AlphaGridMask:
     """Binary occupancy volume [Z, Y, X] over ``aabb`` [2, 3]; see the module doc."""
@@ -38,8 +40,7 @@ class AlphaGridMask:
     def sample(self, xyz: Tensor) -> Tensor:
         """[N] trilinear interpolation of the 0/1 volume at world points [N, 3] (0 outside the box)."""
         coords = (xyz - self.aabb[0]) * self._inv - 1
-        out = F.grid_sample(self.volume[None, None], coords.view(1, -1, 1, 1, 3), align_corners=True)
-        return out.view(-1)
+        return sample_points(self.volume[None, None], coords).view(-1)
 
     def occupied(self, xyz: Tensor) -> Tensor:
         """[N] bool: sample(xyz) > 0."""

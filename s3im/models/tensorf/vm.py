@@ -19,7 +19,8 @@ The appearance has the same form, A = sum_i sum_r basis[:, i r] P_i,r (x) L_i,r 
 ``app_feature_dense``); the model uses it when the colour samples outnumber the grid nodes (early in
 training, when most samples pass the weight threshold).
 
-Sampling kernels: one ``F.grid_sample`` per plane and per line (as the official code; [C, N] outputs)
+Sampling kernels: one ``grid_sample`` per plane and per line (as the official code; [C, N] outputs;
+through ``common.fields.grid.sample_points``, which splits large lookups over the CPU threads)
 while the points outnumber the plane's nodes by more than ``GATHER_POINTS_PER_NODE``; else row kernels
 with [N, C] outputs: the plane as a gather of the four corner rows from the channel-last [H W, C] table
 with their bilinear weights (``F.embedding_bag``, mode sum, per-sample weights), the line as a gather of
@@ -46,6 +47,8 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from common.fields.grid import sample_points
+
 MAT_MODE = ((0, 1), (0, 2), (1, 2))
 VEC_MODE = (2, 1, 0)
 
@@ -65,8 +68,7 @@ GATHER_POINTS_PER_NODE = 50.0  # planes are gathered (``sample_plane_rows``) bel
 
 def sample_plane(plane: Tensor, coords: Tensor) -> Tensor:
     """Bilinear samples [C, N] of ``plane`` [1, C, H, W] at ``coords`` [N, 2] in [-1, 1] (align_corners)."""
-    out = F.grid_sample(plane, coords.view(1, -1, 1, 2), mode="bilinear", align_corners=True)
-    return out.view(plane.shape[1], -1)
+    return sample_points(plane, coords)
 
 
 def use_gather(plane: Tensor, line: Tensor, n_points: int) -> bool:
@@ -100,8 +102,7 @@ def sample_plane_rows(plane: Tensor, coords: Tensor) -> Tensor:
 def sample_line(line: Tensor, coords: Tensor) -> Tensor:
     """Linear samples [C, N] of ``line`` [1, C, L, 1] at ``coords`` [N] in [-1, 1]: ``grid_sample`` of the
     line as an [L, 1] image at (0, coords) (align_corners=True), as the official code."""
-    grid = torch.stack([torch.zeros_like(coords), coords], -1).view(1, -1, 1, 2)
-    return F.grid_sample(line, grid, mode="bilinear", align_corners=True).view(line.shape[1], -1)
+    return sample_points(line, torch.stack([torch.zeros_like(coords), coords], -1))
 
 
 def sample_line_rows(line: Tensor, coords: Tensor) -> Tensor:
@@ -188,8 +189,7 @@ class TensorVMSplit(nn.Module):
         ``density_feature`` up to float rounding, with one 1-channel lookup per point instead of 3 x R_i
         plane and line lookups; the gradient reaches the planes and lines through the GEMMs."""
         vol = self.density_volume() if volume is None else volume
-        out = F.grid_sample(vol[None, None], xyz.view(1, -1, 1, 1, 3), mode="bilinear", align_corners=True)
-        return out.view(-1)
+        return sample_points(vol[None, None], xyz).view(-1)
 
     def density_feature(self, xyz: Tensor) -> Tensor:
         """f(x) [N] at normalised points [N, 3]: sum over planes and components of plane x line."""
@@ -224,8 +224,7 @@ class TensorVMSplit(nn.Module):
         the same values as ``app_feature`` (trilinear weights factor as for the density), cheaper when the
         points outnumber the grid nodes."""
         vol = self.app_volume() if volume is None else volume
-        out = F.grid_sample(vol[None], xyz.view(1, -1, 1, 1, 3), mode="bilinear", align_corners=True)
-        return out.view(vol.shape[0], -1).t()
+        return sample_points(vol[None], xyz).t()
 
     def app_components(self, xyz: Tensor) -> Tensor:
         """[N, sum Ra_i] plane x line products of the appearance grids (plane-major order); each plane through
