@@ -56,7 +56,7 @@ SPEC = TableSpec(
         "column uses nerf-pytorch's defaults with DVGO's T&T conventions (s3im/configs/nerf_tnt.yaml).",
     ],
     title="T&T: DVGO / TensoRF / NeRF, standard vs multiplex training",
-    minutes_per_run=8.0,  # two at a time on 2 cores: DVGO about 4, TensoRF 8-12, NeRF 11 min per run
+    minutes_per_run=8.0,  # two at a time on 2 cores: DVGO about 4, TensoRF 8-12, NeRF about 9 min per run
     paper_profile_note="paper profile: the official iterations per model (DVGO 30k, TensoRF 30k, NeRF 200k)",
 )
 
