@@ -12,7 +12,9 @@ ray filter; 230: final grid), ``--rounds`` steps are timed, interleaved, on copi
 (a) our step (packed in-box samples, alpha-mask skipping, colour only where w > 1e-4);
 (b) a reference written here: the official TensorBase.forward restated (dense [R, n_samples] sample
     tensors from the box entry, in-box and alpha-mask validity as masks, per-plane and per-line
-    ``grid_sample`` as TensorVMSplit, dense cumprod transmittance, colour for w > 1e-4 through the
+    ``grid_sample`` as TensorVMSplit, each a batch of one, which PyTorch's CPU kernel runs on one thread;
+    ours splits large lookups over the threads, ``common.fields.grid.sample_points``), dense cumprod
+    transmittance, colour for w > 1e-4 through the
     official MLPRender_Fea (concatenated inputs, autograd; ``MLPRender.forward_autograd``), dense
     compositing), the same losses (mse + L1) and Adam.
 Both run under the allocator setting of the training processes (``common.engine.allocator``).
