@@ -85,13 +85,6 @@ def official_features(model: TensoRF, xyz: torch.Tensor, planes, lines) -> list[
     return out
 
 
-def official_alpha(model: TensoRF, pts: torch.Tensor) -> torch.Tensor:
-    """[N] alpha-mask values at world points [N, 3]: one grid_sample of the mask volume (official ``sample_alpha``)."""
-    mask = model.alpha_mask
-    coords = (pts - mask.aabb[0]) * mask._inv - 1
-    return F.grid_sample(mask.volume[None, None], coords.view(1, -1, 1, 1, 3), align_corners=True).view(-1)
-
-
 def reference_forward(model: TensoRF, rays_o, rays_d, n_samples: int, white: bool) -> torch.Tensor:
     """The official TensorBase.forward (training): dense samples, masks, cumprod, colour where w > thres."""
     aabb, step, f = model.aabb, model.step_size, model.field
@@ -105,7 +98,7 @@ def reference_forward(model: TensoRF, rays_o, rays_d, n_samples: int, white: boo
     dists = torch.cat((z[:, 1:] - z[:, :-1], torch.zeros_like(z[:, :1])), -1)
     viewdirs = rays_d.view(-1, 1, 3).expand(pts.shape)
     if model.alpha_mask is not None:
-        alphas = official_alpha(model, pts[valid])
+        alphas = model.alpha_mask.sample(pts[valid], parts=1)  # one batch, as the official code
         invalid = ~valid
         invalid[valid] |= ~(alphas > 0)
         valid = ~invalid

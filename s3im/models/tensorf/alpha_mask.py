@@ -37,10 +37,11 @@ class AlphaGridMask:
         z, y, x = self.volume.shape
         return [int(x), int(y), int(z)]
 
-    def sample(self, xyz: Tensor) -> Tensor:
-        """[N] trilinear interpolation of the 0/1 volume at world points [N, 3] (0 outside the box)."""
+    def sample(self, xyz: Tensor, parts: int | None = None) -> Tensor:
+        """[N] trilinear interpolation of the 0/1 volume at world points [N, 3] (0 outside the box); ``parts``
+        as ``sample_points`` (1: one grid_sample batch, as the official ``sample_alpha``)."""
         coords = (xyz - self.aabb[0]) * self._inv - 1
-        return sample_points(self.volume[None, None], coords).view(-1)
+        return sample_points(self.volume[None, None], coords, parts=parts).view(-1)
 
     def occupied(self, xyz: Tensor) -> Tensor:
         """[N] bool: sample(xyz) > 0."""
