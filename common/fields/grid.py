@@ -6,17 +6,20 @@ box corners (``align_corners=True``): node (i, j, k) sits at ``xyz_min + (i, j, 
 order, hence the flip of the last axis.
 
 ``sample_points`` is the one lookup of every grid model (DVGO's grids, TensoRF's planes, lines and
-volumes): ``F.grid_sample`` (bilinear / trilinear, align_corners=True, zero padding) arranged so that
-PyTorch's CPU kernels use every thread (see its doc).
+volumes): ``F.grid_sample``'s values (bilinear / trilinear, align_corners=True, zero padding), computed on
+the CPU by the fastest of two kernels (see its doc).
 """
 
 from __future__ import annotations
+
+import math
 
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
 MIN_POINTS_PER_PART = 8192  # smaller lookups stay one batch (threading costs more than it saves)
+MIN_GATHER_CHANNELS = 6  # CPU 3D volumes with this many channels or more are read by ``gather_points``
 
 
 def sample_points(volume: Tensor, coords: Tensor, parts: int | None = None) -> Tensor:
@@ -34,9 +37,18 @@ def sample_points(volume: Tensor, coords: Tensor, parts: int | None = None) -> T
     the padded points get zero output gradient). Lookups of fewer than ``parts * MIN_POINTS_PER_PART``
     points, and every lookup on a GPU, stay one batch. Measured on 2 threads (fwd + bwd, 400k points):
     12-channel 96^3 volume 2.80 s -> 1.42 s, 16-channel 128^2 plane 0.233 s -> 0.107 s.
+
+    Many channels: on the CPU, a 3D volume with at least ``MIN_GATHER_CHANNELS`` channels is read by
+    ``gather_points`` instead (the same values up to float rounding), unless ``coords`` needs a gradient
+    (only ``grid_sample`` gives one). Measured, fwd + bwd of 300k points in a 64^3 volume: 6 channels 0.86 ->
+    0.35 s on one thread, 0.25 -> 0.22 s on two (the split ``grid_sample`` above); 4 channels on two threads
+    0.13 -> 0.16 s (kept on ``grid_sample``). 2D planes stay on ``grid_sample``: with two threads it is the
+    faster up to 48 channels (TensoRF gathers its planes where that pays, ``tensorf.vm.sample_plane_rows``).
     """
     n, d = coords.shape
     c = volume.shape[1]
+    if volume.device.type == "cpu" and d == 3 and c >= MIN_GATHER_CHANNELS and not coords.requires_grad:
+        return gather_points(volume, coords).t()
     parts = torch.get_num_threads() if parts is None else int(parts)
     if volume.device.type != "cpu" or parts < 2 or n < parts * MIN_POINTS_PER_PART:
         grid = coords.reshape(1, n, *([1] * (d - 1)), d)
@@ -47,6 +59,58 @@ def sample_points(volume: Tensor, coords: Tensor, parts: int | None = None) -> T
     grid = coords.reshape(parts, size, *([1] * (d - 1)), d)
     out = F.grid_sample(volume.expand(parts, *volume.shape[1:]), grid, mode="bilinear", align_corners=True)
     return out.view(parts, c, size).transpose(0, 1).reshape(c, parts * size)[:, :n]
+
+
+def gather_points(volume: Tensor, coords: Tensor) -> Tensor:
+    """``sample_points`` as a weighted gather: rows [N, C] (no gradient for ``coords``).
+
+    The volume [1, C, *S] is read as the channel-last table T [prod S, C]. For each point and axis k (coords'
+    (x, y[, z]) index S's last, second-last[, third-last] axis of size n_k): u_k = (x_k + 1) (n_k - 1) / 2,
+    i_k = floor(u_k), f_k = u_k - i_k; the 2^d corners i + b (b in {0, 1}^d) have weight
+    w = prod_k (b_k f_k + (1 - b_k)(1 - f_k)), zero for a corner outside the grid (grid_sample's zero padding):
+        out[n] = sum_corners w[n, corner] T[flat(corner)]         (forward: ``F.embedding_bag``, mode "sum")
+        dL/dT[v] = sum_{(n, corner): flat(corner) = v} w[n, corner] dL/dout[n]   (backward: ``index_add_``)
+    Why: PyTorch's CPU ``grid_sample`` backward scatters every channel of every corner in a scalar loop; here
+    both passes move whole channel rows. Measured on one thread, fwd + bwd, 64^3 volume: 12 channels at
+    100k points 0.67 s -> 0.21 s; 1 channel at 300k points 0.10 s -> 0.18 s (hence ``MIN_GATHER_CHANNELS``).
+    """
+    n, d = coords.shape
+    sizes = volume.shape[2:][::-1]  # (W, H[, D]): the axis each coordinate indexes
+    with torch.no_grad():
+        index = coords.new_zeros(n, 1, dtype=torch.long)
+        weight = coords.new_ones(n, 1, dtype=volume.dtype)
+        stride = 1
+        for k, size in enumerate(sizes):
+            u = (coords[:, k].to(volume.dtype) + 1) * (0.5 * (size - 1))
+            lo = u.floor()
+            f = (u - lo)[:, None]
+            corner = lo.long()[:, None] + torch.tensor([0, 1], device=coords.device)  # [N, 2]
+            w = torch.cat([1 - f, f], 1) * ((corner >= 0) & (corner < size))  # zero weight outside
+            index = (index[:, :, None] + corner.clamp(0, size - 1)[:, None, :] * stride).reshape(n, -1)
+            weight = (weight[:, :, None] * w[:, None, :]).reshape(n, -1)
+            stride *= size
+    return _WeightedGather.apply(volume, index, weight)
+
+
+class _WeightedGather(torch.autograd.Function):
+    """out [N, C] = sum_k weight[:, k] T[index[:, k]] for the channel-last table T of ``volume`` [1, C, *S]."""
+
+    @staticmethod
+    def forward(ctx, volume: Tensor, index: Tensor, weight: Tensor) -> Tensor:
+        c = volume.shape[1]
+        table = volume[0].movedim(0, -1).reshape(-1, c).contiguous()  # embedding_bag is slow on strided tables
+        ctx.save_for_backward(index, weight)
+        ctx.volume_shape = volume.shape
+        return F.embedding_bag(index, table, per_sample_weights=weight, mode="sum")
+
+    @staticmethod
+    def backward(ctx, grad: Tensor):
+        index, weight = ctx.saved_tensors
+        c = grad.shape[1]
+        columns = (grad.t()[:, :, None] * weight[None]).reshape(c, -1)  # [C, N * 2^d]
+        volume = grad.new_zeros(c, math.prod(ctx.volume_shape[2:]))
+        volume.index_add_(1, index.reshape(-1), columns)  # deterministic (index_put_'s accumulation is not)
+        return volume.view(ctx.volume_shape), None, None
 
 
 def grid_resolution(xyz_min: Tensor, xyz_max: Tensor, num_voxels: int) -> tuple[float, tuple[int, int, int]]:

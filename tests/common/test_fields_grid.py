@@ -7,7 +7,15 @@ import torch
 import torch.nn.functional as F
 
 from common.fields import grid as grid_module
-from common.fields.grid import DenseGrid, MaskGrid, grid_points, grid_resolution, normalize_to_grid, sample_points
+from common.fields.grid import (
+    DenseGrid,
+    MaskGrid,
+    gather_points,
+    grid_points,
+    grid_resolution,
+    normalize_to_grid,
+    sample_points,
+)
 
 
 def trilinear_reference(vol: torch.Tensor, xyz_min, xyz_max, p) -> torch.Tensor:
@@ -120,3 +128,49 @@ def test_sample_points_keeps_small_lookups_in_one_batch(monkeypatch):
     sample_points(volume, torch.zeros(10, 3), parts=2)
     sample_points(volume, torch.zeros(2 * grid_module.MIN_POINTS_PER_PART, 3), parts=2)
     assert calls == [1, 2]
+
+
+@pytest.mark.parametrize(
+    "shape",
+    [(1, 5, 7, 6), (1, 4, 5, 7, 6), (1, 3, 1, 4, 2)],  # 2D, 3D, 3D with a single-node axis
+)
+def test_gather_points_equals_grid_sample_in_values_and_volume_gradient(shape):
+    dims = len(shape) - 2
+    g = torch.Generator().manual_seed(len(shape) * 10 + shape[2])
+    volume = torch.randn(shape, generator=g, dtype=torch.float64, requires_grad=True)
+    coords = torch.rand(301, dims, generator=g, dtype=torch.float64) * 2.6 - 1.3  # some points outside
+    coords[:4] = torch.tensor([-1.0, 1.0, 0.0])[:dims]  # on the box faces
+    ref = F.grid_sample(volume, coords.view(1, 301, *([1] * (dims - 1)), dims), mode="bilinear", align_corners=True)
+    ref = ref.view(shape[1], 301).t()
+    out = gather_points(volume, coords)
+    torch.testing.assert_close(out, ref, rtol=1e-12, atol=1e-12)
+    weight = torch.randn(ref.shape, generator=g, dtype=torch.float64)
+    (g_ref,) = torch.autograd.grad((ref * weight).sum(), volume)
+    (g_out,) = torch.autograd.grad((out * weight).sum(), volume)
+    torch.testing.assert_close(g_out, g_ref, rtol=1e-12, atol=1e-12)
+
+
+def test_gather_points_gradient_is_deterministic_on_every_thread():
+    g = torch.Generator().manual_seed(0)
+    volume = torch.randn(1, 8, 12, 12, 12, generator=g, requires_grad=True)
+    coords = torch.rand(50000, 3, generator=g) * 2 - 1  # many points per node: colliding accumulations
+    grads = []
+    for _ in range(3):
+        (grad,) = torch.autograd.grad(gather_points(volume, coords).square().sum(), volume)
+        grads.append(grad)
+    assert all(torch.equal(grads[0], other) for other in grads[1:])
+
+
+def test_sample_points_gathers_many_channel_volumes_unless_coords_need_a_gradient(monkeypatch):
+    calls = []
+    real = grid_module.gather_points
+    monkeypatch.setattr(grid_module, "gather_points", lambda v, c: calls.append(v.shape[1]) or real(v, c))
+    few, many = torch.randn(1, grid_module.MIN_GATHER_CHANNELS - 1, 4, 4, 4), torch.randn(1, 6, 4, 4, 4)
+    coords = torch.rand(10, 3) * 2 - 1
+    torch.testing.assert_close(
+        sample_points(many, coords), F.grid_sample(many, coords.view(1, 10, 1, 1, 3), align_corners=True).view(6, 10)
+    )
+    sample_points(few, coords)
+    sample_points(many, coords.clone().requires_grad_())
+    sample_points(torch.randn(1, 64, 4, 4), coords[:, :2])  # planes stay on grid_sample
+    assert calls == [6]
