@@ -42,8 +42,9 @@ def sample_points(volume: Tensor, coords: Tensor, parts: int | None = None) -> T
     ``gather_points`` instead (the same values up to float rounding), unless ``coords`` needs a gradient
     (only ``grid_sample`` gives one). Measured, fwd + bwd of 300k points in a 64^3 volume: 6 channels 0.86 ->
     0.35 s on one thread, 0.25 -> 0.22 s on two (the split ``grid_sample`` above); 4 channels on two threads
-    0.13 -> 0.16 s (kept on ``grid_sample``). 2D planes stay on ``grid_sample``: with two threads it is the
-    faster up to 48 channels (TensoRF gathers its planes where that pays, ``tensorf.vm.sample_plane_rows``).
+    0.13 -> 0.16 s (kept on ``grid_sample``). 2D planes stay on ``grid_sample``: for a 48-channel 128^2 plane
+    on two threads the two kernels traded places between runs (``benchmarks/bench_grid_lookup.py``), and
+    TensoRF gathers its planes where that pays (``tensorf.vm.sample_plane_rows``).
     """
     n, d = coords.shape
     c = volume.shape[1]
