@@ -47,7 +47,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from common.fields.grid import sample_points
+from common.fields.grid import corner_weights, sample_points
 
 MAT_MODE = ((0, 1), (0, 2), (1, 2))
 VEC_MODE = (2, 1, 0)
@@ -80,22 +80,14 @@ def use_gather(plane: Tensor, line: Tensor, n_points: int) -> bool:
 
 def sample_plane_rows(plane: Tensor, coords: Tensor) -> Tensor:
     """Bilinear samples [N, C] of ``plane`` [1, C, H, W] at ``coords`` [N, 2] (x along W, y along H, in
-    [-1, 1], align_corners=True), as a weighted gather from the channel-last table T [H W, C]:
-        u = (x + 1) (W - 1) / 2, v = (y + 1) (H - 1) / 2, i = floor(u), j = floor(v) (kept in [0, W - 2] x
-        [0, H - 2]), f = u - i, g = v - j,
-        out = (1-f)(1-g) T[j W + i] + f (1-g) T[j W + i + 1] + (1-f) g T[(j+1) W + i] + f g T[(j+1) W + i + 1].
-    Equals ``sample_plane(...).t()`` for points inside the plane (outside, grid_sample pads with zeros; the
-    coordinates are clamped to the plane here). Needs H, W >= 2. The gradient reaches the plane only."""
+    [-1, 1], align_corners=True), as a weighted gather from the channel-last table T [H W, C]: the four
+    corner rows with their bilinear weights (``common.fields.grid.corner_weights``), summed by
+    ``F.embedding_bag`` (whose sorting backward is the faster one for planes, many points per node; the 3D
+    ``gather_points`` adds its gradient with ``index_add_``). Equals ``sample_plane(...).t()``, points
+    outside included (zero padding). The gradient reaches the plane only."""
     _, c, h, w = plane.shape
-    table = plane[0].permute(1, 2, 0).reshape(h * w, c)
-    with torch.no_grad():
-        u = ((coords[:, 0] + 1) * (0.5 * (w - 1))).clamp(0, w - 1)
-        v = ((coords[:, 1] + 1) * (0.5 * (h - 1))).clamp(0, h - 1)
-        i, j = u.floor().clamp(max=w - 2), v.floor().clamp(max=h - 2)
-        f, g = u - i, v - j
-        base = (j * w + i).long()
-        index = torch.stack([base, base + 1, base + w, base + w + 1], 1)
-        weights = torch.stack([(1 - f) * (1 - g), f * (1 - g), (1 - f) * g, f * g], 1).to(plane.dtype)
+    table = plane[0].permute(1, 2, 0).reshape(h * w, c).contiguous()  # embedding_bag is slow on strided tables
+    index, weights = corner_weights(coords, (h, w), plane.dtype)
     return F.embedding_bag(index, table, per_sample_weights=weights, mode="sum")
 
 
